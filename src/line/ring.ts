@@ -99,6 +99,7 @@ export class RingCursor {
 export class LineRing {
   readonly capacityBytes: number;
   readonly maxRecords: number;
+  private readonly mask: number;
   private maxLineBytes: number;
   private delimiter: Delimiter;
   private idleFlushMs: number;
@@ -107,7 +108,7 @@ export class LineRing {
   private readonly onRecords: (() => void) | undefined;
 
   private readonly buf: Buffer;
-  // The record table: slot = seq % maxRecords.
+  // The record table: slot = seq & mask.
   private readonly recStart: Uint32Array;
   private readonly recContent: Uint32Array;
   private readonly recTerm: Uint8Array;
@@ -152,12 +153,16 @@ export class LineRing {
         `LineRing: capacityBytes must be an integer >= 8 * maxLineBytes (${8 * maxLineBytes}), got ${capacityBytes}`,
       );
     }
-    const maxRecords = opts.maxRecords ?? Math.max(1024, Math.floor(capacityBytes / 32));
-    if (!Number.isInteger(maxRecords) || maxRecords < 2) {
-      throw new TypeError(`LineRing: maxRecords must be an integer >= 2, got ${maxRecords}`);
+    const wanted = opts.maxRecords ?? Math.max(1024, Math.floor(capacityBytes / 32));
+    if (!Number.isInteger(wanted) || wanted < 2) {
+      throw new TypeError(`LineRing: maxRecords must be an integer >= 2, got ${wanted}`);
     }
+    // A power of two, so a slot is `seq & mask` rather than a division on every access. (`&` works on the low
+    // 32 bits, which for a power-of-two table is still seq modulo its size for any safe integer seq.)
+    const maxRecords = 2 ** Math.ceil(Math.log2(wanted));
     this.capacityBytes = capacityBytes;
     this.maxRecords = maxRecords;
+    this.mask = maxRecords - 1;
     this.maxLineBytes = maxLineBytes;
     this.delimiter = opts.delimiter ?? 'crlf';
     this.idleFlushMs = opts.idleFlushMs ?? 200;
@@ -252,7 +257,7 @@ export class LineRing {
   private wrapPartialToStart(): void {
     const len = this.writeOff - this.lineStart;
     // The oldest records may sit at the start of the buffer: they must go before the partial lands there.
-    while (this.end > this.oldest && this.recStart[this.oldest % this.maxRecords]! < len) this.evictOldest();
+    while (this.end > this.oldest && this.recStart[this.oldest & this.mask]! < len) this.evictOldest();
     if (len > 0) {
       this.buf.copy(this.buf, 0, this.lineStart, this.writeOff);
       this.stats.partialMoves++;
@@ -268,7 +273,7 @@ export class LineRing {
     // Records above the write offset are older than every record below it (the ring has wrapped), and the
     // oldest of them is the lowest; records below the write offset never overlap what comes next.
     while (this.end > this.oldest) {
-      const start = this.recStart[this.oldest % this.maxRecords]!;
+      const start = this.recStart[this.oldest & this.mask]!;
       if (start < this.writeOff || start >= endOff) break;
       this.evictOldest();
     }
@@ -404,7 +409,7 @@ export class LineRing {
   private emit(contentLen: number, termLen: number, flags: number): void {
     if (this.end - this.oldest === this.maxRecords) this.evictOldest();
     const seq = this.end;
-    const slot = seq % this.maxRecords;
+    const slot = seq & this.mask;
     if (this.continuing && (flags & (RecordFlag.TERM_TAIL | RecordFlag.RAW)) === 0) flags |= RecordFlag.CONTINUATION;
     this.recStart[slot] = this.lineStart;
     this.recContent[slot] = contentLen;
@@ -483,7 +488,7 @@ export class LineRing {
   backlogBytes(seq: number): number {
     if (seq >= this.end) return 0;
     const from = seq < this.oldest ? this.oldest : seq;
-    return this.streamPos - (this.writeOff - this.lineStart) - this.recStreamPos[from % this.maxRecords]!;
+    return this.streamPos - (this.writeOff - this.lineStart) - this.recStreamPos[from & this.mask]!;
   }
 
   /** The cursor's socket now holds records from `fromSeq` on; they must not be overwritten until released. */
@@ -506,15 +511,15 @@ export class LineRing {
    * one record, at most up to `limitSeq`): such a run goes to a socket as one view.
    */
   runEnd(fromSeq: number, maxBytes: number, limitSeq = this.end): number {
-    const m = this.maxRecords;
+    const m = this.mask;
     let seq = fromSeq;
-    let slot = seq % m;
+    let slot = seq & m;
     const first = this.recStart[slot]!;
     let expected = first + this.recContent[slot]! + this.recTerm[slot]!;
     seq++;
     const last = Math.min(limitSeq, this.end);
     while (seq < last) {
-      slot = seq % m;
+      slot = seq & m;
       const start = this.recStart[slot]!;
       if (start !== expected) break;
       const next = start + this.recContent[slot]! + this.recTerm[slot]!;
@@ -527,58 +532,57 @@ export class LineRing {
 
   /** One view over records [fromSeq, toSeq), which must be a run (see runEnd). */
   span(fromSeq: number, toSeq: number): Buffer {
-    const m = this.maxRecords;
-    const a = this.recStart[fromSeq % m]!;
-    const lastSlot = (toSeq - 1) % m;
+    const a = this.recStart[fromSeq & this.mask]!;
+    const lastSlot = (toSeq - 1) & this.mask;
     return this.buf.subarray(a, this.recStart[lastSlot]! + this.recContent[lastSlot]! + this.recTerm[lastSlot]!);
   }
 
   /** The record's bytes as the device sent them: content and terminator. */
   view(seq: number): Buffer {
-    const slot = seq % this.maxRecords;
+    const slot = seq & this.mask;
     const start = this.recStart[slot]!;
     return this.buf.subarray(start, start + this.recContent[slot]! + this.recTerm[slot]!);
   }
 
   /** The record's content without its terminator. */
   content(seq: number): Buffer {
-    const slot = seq % this.maxRecords;
+    const slot = seq & this.mask;
     const start = this.recStart[slot]!;
     return this.buf.subarray(start, start + this.recContent[slot]!);
   }
 
   /** The record's terminator (empty for fragments, partials and raw records). */
   terminator(seq: number): Buffer {
-    const slot = seq % this.maxRecords;
+    const slot = seq & this.mask;
     const at = this.recStart[slot]! + this.recContent[slot]!;
     return this.buf.subarray(at, at + this.recTerm[slot]!);
   }
 
   contentLength(seq: number): number {
-    return this.recContent[seq % this.maxRecords]!;
+    return this.recContent[seq & this.mask]!;
   }
 
   recordLength(seq: number): number {
-    const slot = seq % this.maxRecords;
+    const slot = seq & this.mask;
     return this.recContent[slot]! + this.recTerm[slot]!;
   }
 
   flags(seq: number): number {
-    return this.recFlags[seq % this.maxRecords]!;
+    return this.recFlags[seq & this.mask]!;
   }
 
   /** A routing mark set by the router while framing (e.g. the client a reply belongs to); 0 = everyone. */
   tag(seq: number): number {
-    return this.recTag[seq % this.maxRecords]!;
+    return this.recTag[seq & this.mask]!;
   }
 
   setTag(seq: number, tag: number): void {
-    this.recTag[seq % this.maxRecords] = tag;
+    this.recTag[seq & this.mask] = tag;
   }
 
   /** Compares a record's content with bytes, without a copy. */
   contentEquals(seq: number, bytes: Uint8Array): boolean {
-    const slot = seq % this.maxRecords;
+    const slot = seq & this.mask;
     const len = this.recContent[slot]!;
     if (len !== bytes.length) return false;
     const start = this.recStart[slot]!;
