@@ -1,0 +1,141 @@
+/**
+ * The validated configuration: what `loadConfig` hands to the daemon once every key has passed its
+ * checks. Every field is present (defaults filled in) and within its documented bounds; the cross-key
+ * rules in load.ts also hold (unique listener names, no port clash, ring big enough, ...).
+ * Sizes are in bytes, times in milliseconds unless the name says otherwise.
+ */
+
+export type DataBits = 5 | 6 | 7 | 8;
+export type Parity = 'none' | 'even' | 'odd' | 'mark' | 'space';
+export type StopBits = 1 | 1.5 | 2;
+export type FlowControl = 'none' | 'rtscts' | 'xonxoff';
+/** How device bytes are cut into lines; `any` ends a line at CR, LF or CRLF; `none` never cuts. */
+export type LineDelimiter = 'crlf' | 'lf' | 'cr' | 'any' | 'none';
+/** What is appended to every client line sent to the device. */
+export type OutputDelimiter = 'crlf' | 'lf' | 'cr' | 'none';
+export type TcpMode = 'shared' | 'request' | 'monitor';
+export type UdpMode = 'shared' | 'request';
+export type Framing = 'lines' | 'raw' | 'length-prefixed';
+export type TelnetMode = 'auto' | 'on' | 'off';
+export type LogLevel = 'error' | 'warning' | 'info' | 'debug';
+export type LedBackend = 'auto' | 'ledclass' | 'gpiochip' | 'sysfs' | 'none';
+export type LedName = 'ready' | 'serial' | 'clients' | 'activity' | 'error';
+
+export const LED_NAMES: readonly LedName[] = ['ready', 'serial', 'clients', 'activity', 'error'];
+
+/** USB ids as `SerialPort.list()` reports them (4 hex digits); '' matches anything. */
+export interface SerialMatchConfig {
+  vendorId: string;
+  productId: string;
+  serialNumber: string;
+}
+
+export interface SerialConfig {
+  /** '/dev/ttyUSB0', 'sim:labbox' for the built-in simulator, or '' to pick the port by `match`. */
+  path: string;
+  match: SerialMatchConfig;
+  baudRate: number;
+  dataBits: DataBits;
+  parity: Parity;
+  stopBits: StopBits;
+  flowControl: FlowControl;
+  reconnectMinMs: number;
+  reconnectMaxMs: number;
+  writeQueueBytes: number;
+}
+
+export interface LinesConfig {
+  delimiter: LineDelimiter;
+  outputDelimiter: OutputDelimiter;
+  maxLineBytes: number;
+  /** 0 = never flush a partial line on silence. */
+  idleFlushMs: number;
+  ringBytes: number;
+}
+
+/** The simulator's answers. */
+export interface LabBoxConfig {
+  studentId: string;
+  name: string;
+}
+
+export interface TcpListenerConfig {
+  name: string;
+  host: string;
+  port: number;
+  mode: TcpMode;
+  framing: Framing;
+  lengthDigits: number;
+  telnet: TelnetMode;
+  maxClients: number;
+  /** 0 = no per-address limit. */
+  maxClientsPerAddress: number;
+  /** CIDR strings (`10.0.0.0/8`, `::1`); empty = everyone. */
+  allow: string[];
+  /** Placeholders: {listener} {port} {device} {settings} {clients}. */
+  banner: string;
+  clientBufferBytes: number;
+  notices: boolean;
+  /** 0 = never. */
+  idleTimeoutMs: number;
+  closeOn: string;
+  /** Only ever true on a `request` listener. */
+  closeAfterReply: boolean;
+  /** 0 = no limit. */
+  replyMaxLines: number;
+  replyQuietMs: number;
+  requestTimeoutMs: number;
+}
+
+export interface UdpListenerConfig {
+  name: string;
+  host: string;
+  port: number;
+  mode: UdpMode;
+  leaseSeconds: number;
+  maxPeers: number;
+  allow: string[];
+  replyMaxLines: number;
+  replyQuietMs: number;
+  requestTimeoutMs: number;
+}
+
+export interface LogConfig {
+  level: LogLevel;
+}
+
+export interface LedConfig {
+  /** -1 = not wired. */
+  pin: number;
+  activeLow: boolean;
+  backend: LedBackend;
+  /** Kernel LED class name / GPIO consumer label; default 'serialgw-<ledname>'. */
+  label: string;
+}
+
+export interface LedsConfig {
+  enabled: boolean;
+  sysRoot: string;
+  devRoot: string;
+  ready: LedConfig;
+  serial: LedConfig;
+  clients: LedConfig;
+  activity: LedConfig;
+  error: LedConfig;
+}
+
+export interface ShutdownConfig {
+  /** How long SIGTERM waits to write queued device lines. */
+  drainMs: number;
+}
+
+export interface GatewayConfig {
+  serial: SerialConfig;
+  lines: LinesConfig;
+  labbox: LabBoxConfig;
+  tcp: TcpListenerConfig[];
+  udp: UdpListenerConfig[];
+  log: LogConfig;
+  leds: LedsConfig;
+  shutdown: ShutdownConfig;
+}
