@@ -1,0 +1,101 @@
+import { SerialPort } from 'serialport';
+import type { DevicePort, DevicePortError, DevicePortHandlers, SerialSettings } from './device-port.js';
+
+/**
+ * DevicePort over the serialport package and its native binding. `lock: true` takes an exclusive flock on the
+ * tty, so a second gateway (or a stray terminal program) cannot share the port, and the kernel drops the lock
+ * when the process dies, so a crash never leaves the port locked.
+ */
+export function openSerialPort(path: string, settings: SerialSettings, handlers: DevicePortHandlers): DevicePort {
+  const port = new SerialPort({
+    path,
+    baudRate: settings.baudRate,
+    dataBits: settings.dataBits,
+    parity: settings.parity,
+    stopBits: settings.stopBits,
+    rtscts: settings.flowControl === 'rtscts',
+    xon: settings.flowControl === 'xonxoff',
+    xoff: settings.flowControl === 'xonxoff',
+    autoOpen: false,
+    lock: true,
+  });
+  let opened = false;
+  let closed = false;
+  let pending: ((err: Error | null) => void) | null = null;
+
+  const finish = (err: DevicePortError | null): void => {
+    if (closed) return;
+    closed = true;
+    const cb = pending;
+    pending = null;
+    if (cb) cb(Object.assign(new Error('write canceled: port closed'), { canceled: true }));
+    if (opened) handlers.onClose(err);
+  };
+
+  port.on('data', (chunk: Buffer) => handlers.onData(chunk));
+  port.on('close', (err: DevicePortError | null) => {
+    finish(err ? Object.assign(err, { disconnected: err.disconnected ?? true }) : null);
+  });
+  // serialport reports read/write faults as 'error' and closes on disconnect itself; an error without a
+  // close still means the port is unusable, so it is closed and reported as gone.
+  port.on('error', (err: DevicePortError) => {
+    if (!opened || closed) return;
+    if (port.isOpen) port.close(() => finish(Object.assign(err, { disconnected: true })));
+    else finish(Object.assign(err, { disconnected: true }));
+  });
+
+  return {
+    open: () =>
+      new Promise<void>((resolve, reject) => {
+        port.open((err) => {
+          if (err) {
+            closed = true;
+            reject(withCode(err));
+          } else {
+            opened = true;
+            resolve();
+          }
+        });
+      }),
+    write(data, done) {
+      if (closed) {
+        done(Object.assign(new Error('port closed'), { canceled: true }));
+        return;
+      }
+      if (pending) throw new Error('DevicePort: one write at a time');
+      pending = done;
+      port.write(data, (err) => {
+        if (err) {
+          // A write fails like this when the device vanished mid-write (serialport then emits 'error' and
+          // 'close'). Whatever part reached the wire, the line is reported canceled so it is sent again,
+          // whole, once the device is back, and the port is treated as gone.
+          if (port.isOpen) port.close(() => finish(Object.assign(err, { disconnected: true })));
+          else finish(Object.assign(err, { disconnected: true }));
+          return;
+        }
+        const cb = pending;
+        pending = null;
+        cb?.(null);
+      });
+    },
+    close() {
+      if (closed) return;
+      if (port.isOpen) port.close(() => finish(null));
+      else finish(null);
+    },
+  };
+}
+
+/** serialport's open errors carry the errno only in the message ("Error: No such file or directory, cannot open"). */
+function withCode(err: Error): DevicePortError {
+  const e = err as DevicePortError;
+  if (!e.code) {
+    const m = /(ENOENT|EACCES|EBUSY|EPERM|EINVAL|ENXIO|ENODEV|EIO)\b/.exec(e.message);
+    if (m) e.code = m[1];
+    else if (/No such file/i.test(e.message)) e.code = 'ENOENT';
+    else if (/Permission denied/i.test(e.message)) e.code = 'EACCES';
+    else if (/Cannot lock port|Resource temporarily unavailable/i.test(e.message)) e.code = 'EBUSY';
+    else if (/No such device/i.test(e.message)) e.code = 'ENODEV';
+  }
+  return e;
+}
