@@ -1,0 +1,246 @@
+import type { Clock } from './core/clock.js';
+import type { Log } from './core/log.js';
+import { LineRing, RecordFlag, type Delimiter } from './line/ring.js';
+import { RequestArbiter, type RequestTiming } from './route/request-arbiter.js';
+import { WriteQueue, type QueuedLine, type WriteSource } from './route/write-queue.js';
+import type { LinkState, SerialLink } from './serial/serial-link.js';
+
+/**
+ * The bridge: the device on one side, every client on the other, and the rules between them.
+ *
+ * Device -> clients: bytes go into the LineRing once; every client reads the same views through its own cursor
+ * (see TcpSession/UdpListener). While a request is in flight, each framed line is tagged with its requester so
+ * request-mode clients see only their own replies.
+ *
+ * Clients -> device: each line goes through the fair, bounded WriteQueue and is written whole, followed by
+ * the output delimiter, one at a time; monitors get a copy of every line the device is sent.
+ */
+
+/** A client as the bridge sees it: TCP sessions and UDP listeners (for their peers) implement it. */
+export interface Consumer {
+  /** New device records are in the ring. */
+  kick(): void;
+  /** The device went away or came back. */
+  deviceChanged(state: LinkState, detail: string): void;
+}
+
+/** Where monitors get the lines clients sent. */
+export interface MonitorSink {
+  clientLine(from: string, line: Buffer): void;
+}
+
+export interface ClientLineOptions {
+  source: WriteSource;
+  /** Shown to monitors: `10.0.0.7:51234`. */
+  from: string;
+  /** Raw framing: the bytes go as they are, with no delimiter added. */
+  raw?: boolean;
+  /** Request mode: the routing tag of the sender and the reply timing. */
+  request?: { owner: number; timing: RequestTiming; finished(r: { lines: number; timedOut: boolean; sent: boolean }): void };
+}
+
+export type SubmitResult = 'queued' | 'full';
+
+export interface BridgeOptions {
+  clock: Clock;
+  log: Log;
+  ringBytes: number;
+  maxLineBytes: number;
+  delimiter: Delimiter;
+  idleFlushMs: number;
+  outputDelimiter: 'crlf' | 'lf' | 'cr' | 'none';
+  writeQueueBytes: number;
+}
+
+const OUTPUT_DELIMITERS = { crlf: Buffer.from('\r\n'), lf: Buffer.from('\n'), cr: Buffer.from('\r'), none: Buffer.alloc(0) };
+
+let nextTag = 1;
+/** Routing tags for request-mode clients: never 0 (0 means "everyone"), unique while the process lives. */
+export function newClientTag(): number {
+  const tag = nextTag;
+  nextTag = nextTag >= 0xfffffffe ? 1 : nextTag + 1;
+  return tag;
+}
+
+export class Bridge {
+  readonly ring: LineRing;
+  readonly queue: WriteQueue;
+  readonly arbiter: RequestArbiter;
+  private link: SerialLink | null = null;
+  private readonly consumers = new Set<Consumer>();
+  private readonly monitors = new Set<MonitorSink>();
+  private outputDelimiter: Buffer;
+  /** The item being written now; kept so an unplug mid-write sends it again after reconnecting. */
+  private writingItem: QueuedLine | null = null;
+  private retryItem: QueuedLine | null = null;
+  private readonly log: Log;
+  /** Activity hook for the LEDs: called once per push or client line, not per byte. */
+  onActivity: (direction: 'in' | 'out') => void = () => {};
+  readonly counters = { deviceLines: 0, clientLines: 0, refused: 0, lost: 0 };
+
+  constructor(private readonly opts: BridgeOptions) {
+    this.log = opts.log;
+    this.outputDelimiter = OUTPUT_DELIMITERS[opts.outputDelimiter];
+    this.queue = new WriteQueue(opts.writeQueueBytes, sourceShare(opts.writeQueueBytes, opts.maxLineBytes));
+    this.arbiter = new RequestArbiter(opts.clock);
+    this.ring = new LineRing({
+      capacityBytes: opts.ringBytes,
+      maxLineBytes: opts.maxLineBytes,
+      delimiter: opts.delimiter,
+      idleFlushMs: opts.idleFlushMs,
+      clock: opts.clock,
+      onRecord: (seq) => this.onRecord(seq),
+      onRecords: () => {
+        this.onActivity('in');
+        for (const c of this.consumers) c.kick();
+      },
+    });
+  }
+
+  attachLink(link: SerialLink): void {
+    this.link = link;
+  }
+
+  /** Called by the link adapter for every chunk of device bytes. */
+  deviceData(chunk: Buffer): void {
+    this.ring.push(chunk);
+  }
+
+  deviceState(state: LinkState, detail: string): void {
+    for (const c of this.consumers) c.deviceChanged(state, detail);
+    if (state === 'OPEN') this.pump();
+  }
+
+  addConsumer(c: Consumer): void {
+    this.consumers.add(c);
+  }
+
+  removeConsumer(c: Consumer): void {
+    this.consumers.delete(c);
+  }
+
+  addMonitor(m: MonitorSink): void {
+    this.monitors.add(m);
+  }
+
+  removeMonitor(m: MonitorSink): void {
+    this.monitors.delete(m);
+  }
+
+  /** Live framing and queue changes from a reload. */
+  reconfigure(opts: Pick<BridgeOptions, 'maxLineBytes' | 'delimiter' | 'idleFlushMs' | 'outputDelimiter' | 'writeQueueBytes'>): void {
+    this.outputDelimiter = OUTPUT_DELIMITERS[opts.outputDelimiter];
+    this.queue.resize(opts.writeQueueBytes, sourceShare(opts.writeQueueBytes, opts.maxLineBytes));
+    this.ring.reframe({ delimiter: opts.delimiter, maxLineBytes: opts.maxLineBytes, idleFlushMs: opts.idleFlushMs });
+    Object.assign(this.opts, opts);
+  }
+
+  /**
+   * A line from a client for the device (content only; the output delimiter is added here). Returns 'full'
+   * when the device queue cannot take it: the caller tells its sender the line was refused.
+   */
+  submit(line: Buffer, o: ClientLineOptions): SubmitResult {
+    const delimiter = o.raw ? EMPTY : this.outputDelimiter;
+    const bytes = Buffer.allocUnsafe(line.length + delimiter.length);
+    line.copy(bytes, 0);
+    delimiter.copy(bytes, line.length);
+    const item: QueuedLine = { source: o.source, bytes, line: bytes.subarray(0, line.length), from: o.from };
+    const request = o.request;
+    if (request) {
+      const accepted = this.arbiter.submit({
+        owner: request.owner,
+        line: item.line,
+        timing: request.timing,
+        send: (written) => {
+          item.done = (err) => written(err === null);
+          if (this.enqueue(item) === 'full') written(false);
+        },
+        finished: request.finished,
+      });
+      if (!accepted) {
+        this.counters.refused++;
+        return 'full';
+      }
+      return 'queued';
+    }
+    return this.enqueue(item);
+  }
+
+  /** A client went away: its queued lines go (counted), its requests are withdrawn. */
+  forgetSource(source: WriteSource, owner = 0): void {
+    const dropped = this.queue.removeSource(source);
+    if (dropped > 0) this.log.debug(`dropped ${dropped} queued line(s) of a client that left`);
+    if (owner) this.arbiter.cancelOwner(owner);
+  }
+
+  /** Lines still waiting for the device (for shutdown). */
+  get pendingWrites(): number {
+    return (this.writingItem ? 1 : 0) + (this.retryItem ? 1 : 0) + (this.queue.isEmpty ? 0 : 1);
+  }
+
+  dispose(): void {
+    this.ring.dispose();
+    this.arbiter.dispose();
+  }
+
+  private enqueue(item: QueuedLine): SubmitResult {
+    if (this.queue.enqueue(item) === 'full') {
+      this.counters.refused++;
+      return 'full';
+    }
+    this.pump();
+    return 'queued';
+  }
+
+  /** Feeds the device one whole item at a time. */
+  private pump(): void {
+    const link = this.link;
+    if (!link || !link.writable || this.writingItem) return;
+    const item = this.retryItem ?? this.queue.take();
+    this.retryItem = null;
+    if (!item) return;
+    this.writingItem = item;
+    link.write(item.bytes, (err) => {
+      this.writingItem = null;
+      if (err && err.canceled) {
+        // Unplugged mid-write: the device may have seen part of it; it is sent again, whole, when it returns.
+        this.retryItem = item;
+        return;
+      }
+      if (err) {
+        this.log.warn(`device write failed: ${err.message}`);
+        item.done?.(err);
+      } else {
+        this.counters.clientLines++;
+        this.onActivity('out');
+        for (const m of this.monitors) m.clientLine(item.from, item.line);
+        item.done?.(null);
+      }
+      this.pump();
+    });
+  }
+
+  private onRecord(seq: number): void {
+    const flags = this.ring.flags(seq);
+    if (flags & RecordFlag.TERM_TAIL) {
+      // The LF of a split CR LF goes wherever its line went.
+      if (seq > this.ring.oldestSeq) this.ring.setTag(seq, this.ring.tag(seq - 1));
+      return;
+    }
+    let owner: number;
+    if (flags & (RecordFlag.FRAGMENT | RecordFlag.PARTIAL)) {
+      owner = this.arbiter.onDevicePiece();
+    } else {
+      this.counters.deviceLines++;
+      owner = this.arbiter.onDeviceLine();
+    }
+    if (owner !== 0) this.ring.setTag(seq, owner);
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** A client may hold at most this much of the device queue before its input is paused. */
+function sourceShare(writeQueueBytes: number, maxLineBytes: number): number {
+  return Math.max(Math.min(writeQueueBytes, 4 * (maxLineBytes + 2)), Math.floor(writeQueueBytes / 8));
+}

@@ -1,0 +1,124 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Bridge } from '../bridge.js';
+import type { Clock } from '../core/clock.js';
+import type { Log } from '../core/log.js';
+import type { TcpListenerConfig } from '../config/types.js';
+import { AllowList } from './allow.js';
+import { TcpSession } from './tcp-session.js';
+
+export interface TcpListenerContext {
+  bridge: Bridge;
+  clock: Clock;
+  log: Log;
+  maxLineBytes: () => number;
+  device(): { device: string; settings: string };
+  /** A connection was refused (allow list, maxClients): the clients LED blinks. */
+  refused(): void;
+  /** The number of clients changed. */
+  changed(): void;
+}
+
+/**
+ * One configured TCP port. Access is decided before any byte is read: an address outside `allow` is closed at
+ * once; past `maxClients` or `maxClientsPerAddress` a client gets one refusal line and is closed.
+ */
+export class TcpListener {
+  private server: Server | null = null;
+  readonly sessions = new Set<TcpSession>();
+  private readonly allow: AllowList;
+  readonly stats = { accepted: 0, refused: 0 };
+
+  constructor(
+    readonly config: TcpListenerConfig,
+    private readonly ctx: TcpListenerContext,
+  ) {
+    this.allow = new AllowList(config.allow);
+  }
+
+  get name(): string {
+    return this.config.name;
+  }
+
+  listen(): Promise<void> {
+    const server = createServer({ pauseOnConnect: false, noDelay: true }, (socket) => this.accept(socket));
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: this.config.host, port: this.config.port, exclusive: true }, () => {
+        server.off('error', reject);
+        server.on('error', (err) => this.ctx.log.error(`${this.name}: ${err.message}`));
+        resolve();
+      });
+    });
+  }
+
+  /** The port actually bound (tests listen on port 0). */
+  get port(): number {
+    const addr = this.server?.address();
+    return addr && typeof addr === 'object' ? addr.port : this.config.port;
+  }
+
+  /** Stops accepting; `notice` goes to each client, which gets a moment to take its last bytes. */
+  async close(notice?: string): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    for (const s of [...this.sessions]) {
+      if (notice) s.notice(notice);
+      s.close('listener closed');
+    }
+    if (this.sessions.size > 0) await new Promise<void>((resolve) => this.ctx.clock.setTimeout(resolve, 200));
+    for (const s of [...this.sessions]) s.destroy('listener closed');
+    await closed;
+  }
+
+  private accept(socket: Socket): void {
+    const address = socket.remoteAddress ?? '';
+    const cfg = this.config;
+    if (!this.allow.allows(address)) {
+      this.stats.refused++;
+      this.ctx.log.warn(`${cfg.name}: refused ${address}: not in the allow list`);
+      socket.destroy();
+      this.ctx.refused();
+      return;
+    }
+    let why = '';
+    if (this.sessions.size >= cfg.maxClients) why = `${cfg.maxClients} clients are connected already (maxClients)`;
+    else if (cfg.maxClientsPerAddress > 0 && this.countFrom(address) >= cfg.maxClientsPerAddress) {
+      why = `${cfg.maxClientsPerAddress} connections from ${address} already (maxClientsPerAddress)`;
+    }
+    if (why) {
+      this.stats.refused++;
+      this.ctx.log.info(`${cfg.name}: refused ${address}: ${why}`);
+      socket.on('error', () => {});
+      if (cfg.notices && cfg.framing !== 'raw') socket.end(`! busy: ${why}\r\n`);
+      else socket.end();
+      this.ctx.refused();
+      return;
+    }
+    this.stats.accepted++;
+    const session = new TcpSession(socket, {
+      bridge: this.ctx.bridge,
+      config: cfg,
+      clock: this.ctx.clock,
+      log: this.ctx.log,
+      maxLineBytes: this.ctx.maxLineBytes(),
+      device: () => this.ctx.device(),
+      clientCount: () => this.sessions.size,
+      closed: (s) => {
+        this.sessions.delete(s);
+        this.ctx.changed();
+      },
+    });
+    this.sessions.add(session);
+    session.start();
+    this.ctx.log.debug(`${cfg.name}: ${session.peer} connected (${this.sessions.size} now)`);
+    this.ctx.changed();
+  }
+
+  private countFrom(address: string): number {
+    let n = 0;
+    for (const s of this.sessions) if (s.socket.remoteAddress === address) n++;
+    return n;
+  }
+}

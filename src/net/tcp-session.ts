@@ -1,0 +1,388 @@
+import type { Socket } from 'node:net';
+import type { Bridge, Consumer, MonitorSink } from '../bridge.js';
+import { newClientTag } from '../bridge.js';
+import type { Clock, Disposer } from '../core/clock.js';
+import type { Log } from '../core/log.js';
+import type { TcpListenerConfig } from '../config/types.js';
+import { RecordFlag, type RingCursor } from '../line/ring.js';
+import type { LinkState } from '../serial/serial-link.js';
+import { InputFramer } from './input-framer.js';
+import { LengthPrefixDecoder, encodeLengthPrefix } from './length-prefix.js';
+import { TelnetDecoder, escapeIac } from './telnet.js';
+
+/**
+ * One TCP client. Output: reads the ring through its own cursor and writes runs of device lines as views of the
+ * ring, one batch in flight at a time (the batch is pinned until its write callback). Input: telnet decoding,
+ * then framing (lines, raw or length-prefixed), then the bridge.
+ *
+ * Bounds: at most one batch (<= clientBufferBytes) is held by the socket, and the queued backlog in the ring
+ * is kept under clientBufferBytes by skipping to the newest data; what is skipped is counted and the client is
+ * told how many lines it missed once it catches up.
+ *
+ * Session states: OPEN (both ways), CLOSING (output drains, then FIN), CLOSED.
+ */
+export type SessionState = 'OPEN' | 'CLOSING' | 'CLOSED';
+
+export interface SessionContext {
+  bridge: Bridge;
+  config: TcpListenerConfig;
+  clock: Clock;
+  log: Log;
+  maxLineBytes: number;
+  /** Text for banners: `/dev/ttyUSB0` and `115200 8N1`. */
+  device(): { device: string; settings: string };
+  clientCount(): number;
+  closed(session: TcpSession): void;
+}
+
+const CRLF = Buffer.from('\r\n');
+
+export class TcpSession implements Consumer, MonitorSink {
+  readonly tag = newClientTag();
+  readonly peer: string;
+  private state: SessionState = 'OPEN';
+  private readonly cursor: RingCursor;
+  private inFlight = false;
+  private lostUntold = 0;
+  private closeAtSeq = -1;
+  private deviceAway = false;
+  private readonly telnet: TelnetDecoder | null;
+  private readonly framer: InputFramer | null;
+  private readonly prefixed: LengthPrefixDecoder | null;
+  private idleTimer: Disposer | null = null;
+  private lastInputAt: number;
+  private toldReadOnly = false;
+  private readonly closeOn: Buffer | null;
+  private readonly onBatchWritten = (): void => this.batchWritten();
+  readonly stats = { linesOut: 0, bytesOut: 0, lost: 0, linesIn: 0, refused: 0 };
+
+  constructor(
+    readonly socket: Socket,
+    private readonly ctx: SessionContext,
+  ) {
+    const cfg = ctx.config;
+    this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.lastInputAt = ctx.clock.now();
+    this.closeOn = cfg.closeOn ? Buffer.from(cfg.closeOn) : null;
+    this.telnet = cfg.framing === 'raw' ? null : new TelnetDecoder({ mode: cfg.telnet });
+    this.framer = cfg.framing === 'lines' ? new InputFramer({ maxLineBytes: ctx.maxLineBytes }) : null;
+    this.prefixed = cfg.framing === 'length-prefixed' ? new LengthPrefixDecoder({ lengthDigits: cfg.lengthDigits }) : null;
+    this.cursor = ctx.bridge.ring.attach(() => this.destroy('did not accept any data while the device filled the whole ring'));
+
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onInput(chunk));
+    socket.on('end', () => this.close('client closed'));
+    socket.on('error', (err) => this.destroy(`socket error: ${err.message}`));
+    socket.on('close', () => this.finish());
+    if (cfg.mode === 'monitor') ctx.bridge.addMonitor(this);
+    ctx.bridge.addConsumer(this);
+    this.armIdleTimeout();
+  }
+
+  /** Called once the listener counts this client: the banner can say how many are connected. */
+  start(): void {
+    if (this.ctx.config.banner && this.ctx.config.framing !== 'raw') this.sendText(expandBanner(this.ctx.config.banner, this.ctx), true);
+  }
+
+  get isOpen(): boolean {
+    return this.state === 'OPEN';
+  }
+
+  /** WriteSource: the device queue holds this client's share; stop reading its socket (TCP backpressure). */
+  readonly source = {
+    id: this.tag,
+    pause: () => this.socket.pause(),
+    resume: () => {
+      if (this.state === 'OPEN') this.socket.resume();
+    },
+  };
+
+  // ------------------------------------------------------------------ device -> client
+
+  kick(): void {
+    this.flush();
+  }
+
+  deviceChanged(state: LinkState, detail: string): void {
+    const away = state !== 'OPEN';
+    if (away === this.deviceAway) return;
+    this.deviceAway = away;
+    this.notice(away ? `device away: ${detail}` : `device back: ${detail}`);
+  }
+
+  /** Monitors: a line some client sent to the device. */
+  clientLine(from: string, line: Buffer): void {
+    if (this.state !== 'OPEN') return;
+    if (this.socket.writableLength > this.ctx.config.clientBufferBytes) {
+      this.stats.lost++;
+      return;
+    }
+    // A copy is fine here: monitors are few, and the client's buffer is reused.
+    this.socket.write(`[${from}] `);
+    this.socket.write(Buffer.from(line));
+    this.socket.write(CRLF);
+  }
+
+  private flush(): void {
+    if (this.state === 'CLOSED') return;
+    const ring = this.ctx.bridge.ring;
+    const limit = this.ctx.config.clientBufferBytes;
+    let s = ring.next(this.cursor);
+    // The queued backlog is bounded: past clientBufferBytes the client skips to the newest data.
+    if (s >= 0 && ring.backlogBytes(s) > limit) {
+      ring.skipToNewest(this.cursor);
+      s = -1;
+    }
+    this.countLost();
+    if (this.inFlight) return;
+
+    const socket = this.socket;
+    let last: Buffer | null = null;
+    let bytes = 0;
+    let first = -1;
+    socket.cork();
+    if (this.lostUntold > 0 && s >= 0) {
+      const n = this.lostUntold;
+      this.lostUntold = 0;
+      this.notice(`missed ${n} line${n === 1 ? '' : 's'} (this client was too slow)`);
+    }
+    const cfg = this.ctx.config;
+    const framing = cfg.framing;
+    const plain = framing !== 'length-prefixed' && cfg.mode !== 'request' && this.closeOn === null;
+    while (bytes < limit && (s = ring.next(this.cursor)) >= 0) {
+      if (first < 0) {
+        first = s;
+        ring.pin(this.cursor, s);
+      }
+      if (plain) {
+        const end = ring.runEnd(s, limit - bytes);
+        const view = ring.span(s, end);
+        this.stats.linesOut += end - s;
+        ring.advance(this.cursor, end);
+        if (last) socket.write(last);
+        last = this.escape(view);
+        bytes += view.length;
+        continue;
+      }
+      ring.advance(this.cursor, s + 1);
+      const tag = ring.tag(s);
+      if (cfg.mode === 'request' && tag !== 0 && tag !== this.tag) continue;
+      const flags = ring.flags(s);
+      if (framing === 'length-prefixed') {
+        if (flags & RecordFlag.TERM_TAIL) continue;
+        for (const part of encodeLengthPrefix(ring.content(s), cfg.lengthDigits)) {
+          if (last) socket.write(last);
+          last = part;
+        }
+        bytes += ring.recordLength(s) + cfg.lengthDigits;
+      } else {
+        const view = ring.view(s);
+        if (last) socket.write(last);
+        last = this.escape(view);
+        bytes += view.length;
+      }
+      this.stats.linesOut++;
+      if (this.closeOn && ring.contentEquals(s, this.closeOn)) {
+        this.closeAtSeq = s + 1;
+        break;
+      }
+    }
+    if (last) {
+      this.inFlight = true;
+      this.stats.bytesOut += bytes;
+      socket.write(last, this.onBatchWritten);
+    } else if (first >= 0) {
+      ring.release(this.cursor);
+    }
+    socket.uncork();
+    if (!this.inFlight) this.maybeCloseAfterOutput();
+  }
+
+  /** Lines this client will never get are counted the moment they are skipped, and told when it catches up. */
+  private countLost(): void {
+    const lost = this.cursor.takeLost();
+    if (lost === 0) return;
+    this.lostUntold += lost;
+    this.stats.lost += lost;
+    this.ctx.bridge.counters.lost += lost;
+  }
+
+  private batchWritten(): void {
+    this.inFlight = false;
+    if (this.state === 'CLOSED') return;
+    this.ctx.bridge.ring.release(this.cursor);
+    this.flush();
+  }
+
+  private escape(view: Buffer): Buffer {
+    if (this.telnet && (this.ctx.config.telnet === 'on' || this.telnet.active)) {
+      const out = escapeIac(view);
+      return out;
+    }
+    return view;
+  }
+
+  private maybeCloseAfterOutput(): void {
+    if (this.closeAtSeq >= 0 && this.cursor.seq >= this.closeAtSeq) this.close('closed as configured');
+    else if (this.state === 'CLOSING' && this.ctx.bridge.ring.next(this.cursor) < 0) this.socket.end();
+  }
+
+  // ------------------------------------------------------------------ client -> device
+
+  private onInput(chunk: Buffer): void {
+    if (this.state !== 'OPEN') return;
+    this.lastInputAt = this.ctx.clock.now();
+    if (this.telnet) {
+      this.telnet.decode(
+        chunk,
+        (data) => this.onData(data),
+        (reply) => this.socket.write(reply),
+      );
+    } else {
+      this.onData(chunk);
+    }
+  }
+
+  private onData(data: Buffer): void {
+    if (this.framer) {
+      this.framer.push(
+        data,
+        (line) => this.onLine(line),
+        (dropped) => this.notice(`line too long (${dropped} bytes, the limit is ${this.ctx.maxLineBytes}): discarded`),
+      );
+    } else if (this.prefixed) {
+      this.prefixed.push(
+        data,
+        (message) => this.onLine(message),
+        (reason) => {
+          this.notice(`malformed message: ${reason}`);
+          this.close('malformed length prefix');
+        },
+      );
+    } else {
+      // raw framing: bytes go on as they came, bounded by the device queue like any line.
+      for (let i = 0; i < data.length; i += this.ctx.maxLineBytes) {
+        this.submit(data.subarray(i, i + this.ctx.maxLineBytes), true);
+      }
+    }
+  }
+
+  private onLine(line: Buffer): void {
+    if (this.state !== 'OPEN') return;
+    const cfg = this.ctx.config;
+    if (cfg.mode === 'monitor') {
+      if (!this.toldReadOnly) this.notice('this listener is read-only: nothing you type reaches the device');
+      this.toldReadOnly = true;
+      return;
+    }
+    this.stats.linesIn++;
+    this.submit(line, false);
+    if (this.closeOn && line.equals(this.closeOn)) this.close('closeOn line from client');
+  }
+
+  private submit(line: Buffer, raw: boolean): void {
+    const cfg = this.ctx.config;
+    const request =
+      cfg.mode === 'request' && !raw
+        ? {
+            owner: this.tag,
+            timing: cfg,
+            finished: (r: { lines: number; timedOut: boolean; sent: boolean }) => {
+              if (r.timedOut) this.notice(`no reply from the device within ${cfg.requestTimeoutMs} ms`);
+              if (cfg.closeAfterReply && this.state === 'OPEN') {
+                this.closeAtSeq = this.ctx.bridge.ring.endSeq;
+                this.flush();
+                this.maybeCloseAfterOutput();
+              }
+            },
+          }
+        : undefined;
+    const result = this.ctx.bridge.submit(line, { source: this.source, from: this.peer, raw, ...(request ? { request } : {}) });
+    if (result === 'full') {
+      this.stats.refused++;
+      this.notice(`line refused: the device queue is full${this.deviceAway ? ' (the device is away)' : ''}`);
+    }
+  }
+
+  // ------------------------------------------------------------------ notices and lifecycle
+
+  /** A gateway message: one line starting with `!` (length-prefixed on such listeners; never on raw ones). */
+  notice(text: string): void {
+    if (!this.ctx.config.notices || this.ctx.config.framing === 'raw' || this.state === 'CLOSED') return;
+    this.sendText(`! ${text}`, false);
+  }
+
+  private sendText(text: string, always: boolean): void {
+    if (!always && this.socket.writableLength > this.ctx.config.clientBufferBytes) return;
+    const body = Buffer.from(text);
+    if (this.ctx.config.framing === 'length-prefixed') {
+      for (const part of encodeLengthPrefix(body, this.ctx.config.lengthDigits)) this.socket.write(part);
+    } else {
+      this.socket.write(body);
+      this.socket.write(CRLF);
+    }
+  }
+
+  /** Stops input, lets queued output drain, then ends the connection. */
+  close(why: string): void {
+    if (this.state !== 'OPEN') return;
+    this.state = 'CLOSING';
+    this.ctx.log.debug(`${this.ctx.config.name}: ${this.peer} closing (${why})`);
+    this.socket.pause();
+    if (!this.inFlight) this.socket.end();
+    // If a batch is in flight, batchWritten -> flush -> maybeCloseAfterOutput ends it.
+  }
+
+  /** Ends the connection now. */
+  destroy(why: string): void {
+    if (this.state === 'CLOSED') return;
+    this.ctx.log.info(`${this.ctx.config.name}: ${this.peer} disconnected: ${why}`);
+    this.socket.destroy();
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.state === 'CLOSED') return;
+    this.state = 'CLOSED';
+    this.idleTimer?.();
+    this.idleTimer = null;
+    const bridge = this.ctx.bridge;
+    // Whatever this client had not read yet is lost to it: counted, so the books still balance.
+    bridge.ring.skipToNewest(this.cursor);
+    this.countLost();
+    bridge.ring.detach(this.cursor);
+    bridge.removeConsumer(this);
+    bridge.removeMonitor(this);
+    bridge.forgetSource(this.source, this.tag);
+    this.ctx.closed(this);
+  }
+
+  private armIdleTimeout(): void {
+    const ms = this.ctx.config.idleTimeoutMs;
+    if (ms <= 0) return;
+    const check = (): void => {
+      this.idleTimer = null;
+      if (this.state !== 'OPEN') return;
+      const quiet = this.ctx.clock.now() - this.lastInputAt;
+      if (quiet >= ms) {
+        this.notice(`idle for ${Math.round(ms / 1000)} s: closing`);
+        this.close('idle timeout');
+      } else {
+        this.idleTimer = this.ctx.clock.setTimeout(check, ms - quiet);
+      }
+    };
+    this.idleTimer = this.ctx.clock.setTimeout(check, ms);
+  }
+}
+
+export function expandBanner(banner: string, ctx: Pick<SessionContext, 'config' | 'device' | 'clientCount'>): string {
+  const { device, settings } = ctx.device();
+  const values: Record<string, string> = {
+    listener: ctx.config.name,
+    port: String(ctx.config.port),
+    device,
+    settings,
+    clients: String(ctx.clientCount()),
+  };
+  return banner.replace(/\{(listener|port|device|settings|clients)\}/g, (_, key: string) => values[key] ?? '');
+}
