@@ -1,0 +1,267 @@
+import { Bridge } from './bridge.js';
+import type { Clock, Disposer } from './core/clock.js';
+import type { Log } from './core/log.js';
+import { formatErrors, loadConfig } from './config/load.js';
+import type { GatewayConfig, SerialConfig, TcpListenerConfig, UdpListenerConfig } from './config/types.js';
+import { TcpListener } from './net/tcp-listener.js';
+import { UdpListener } from './net/udp-listener.js';
+import { SerialLink } from './serial/serial-link.js';
+import { describeSettings, linkTargetFor } from './serial/targets.js';
+import { createLedController } from './led/controller.js';
+import { StatusModel, type DeviceState } from './status/model.js';
+import type { Notifier } from './status/notify.js';
+import { watchdogIntervalMs } from './status/notify.js';
+
+/**
+ * The composition root: config -> objects -> wiring; reload as a diff of configs; orderly stop.
+ * Everything with I/O is created here and nowhere else.
+ */
+export interface DaemonOptions {
+  file: string;
+  config: GatewayConfig;
+  clock: Clock;
+  log: Log;
+  notifier: Notifier;
+  env: NodeJS.ProcessEnv;
+}
+
+export class Daemon {
+  private config: GatewayConfig;
+  private readonly bridge: Bridge;
+  private readonly link: SerialLink;
+  private readonly tcp = new Map<string, TcpListener>();
+  private readonly udp = new Map<string, UdpListener>();
+  private timers: Disposer[] = [];
+  private lastStatus = '';
+  private lastStatusAt = -Infinity;
+  private reloadError = '';
+  private stopping = false;
+  readonly status = new StatusModel();
+  private readonly leds: ReturnType<typeof createLedController>;
+  private degradedUntil = 0;
+  private lastDrops = 0;
+
+  constructor(private readonly opts: DaemonOptions) {
+    this.config = opts.config;
+    const { clock, log } = opts;
+    const c = this.config;
+    this.bridge = new Bridge({
+      clock,
+      log,
+      ringBytes: c.lines.ringBytes,
+      maxLineBytes: c.lines.maxLineBytes,
+      delimiter: c.lines.delimiter,
+      idleFlushMs: c.lines.idleFlushMs,
+      outputDelimiter: c.lines.outputDelimiter,
+      writeQueueBytes: c.serial.writeQueueBytes,
+    });
+    this.link = new SerialLink({
+      target: linkTargetFor(c.serial, c.labbox, clock),
+      clock,
+      log,
+      reconnectMinMs: c.serial.reconnectMinMs,
+      reconnectMaxMs: c.serial.reconnectMaxMs,
+      onData: (chunk) => this.bridge.deviceData(chunk),
+      onState: (state, detail) => {
+        const level = state === 'OPEN' ? 'info' : state === 'FAILED' ? 'error' : 'warn';
+        log[level](`device ${state.toLowerCase()}: ${detail}`);
+        this.bridge.deviceState(state, detail);
+        this.status.update({ device: DEVICE_STATES[state] });
+        this.publishStatus();
+      },
+    });
+    this.bridge.attachLink(this.link);
+    this.bridge.onActivity = () => this.status.emit('activity');
+    this.leds = createLedController(c.leds, this.status, clock, log);
+  }
+
+  /** Binds every listener (READY=1 follows), then starts the device link: a missing device is a state. */
+  async start(): Promise<void> {
+    for (const cfg of this.config.tcp) await this.addTcp(cfg);
+    for (const cfg of this.config.udp) await this.addUdp(cfg);
+    this.link.start();
+    const { clock, notifier, env, log } = this.opts;
+    this.timers.push(clock.setInterval(() => this.publishStatus(), 1000));
+    const wd = watchdogIntervalMs(env);
+    if (wd !== null) this.timers.push(clock.setInterval(() => notifier.watchdog(), wd));
+    const where = [...this.tcp.values()].map((l) => `tcp ${l.name} ${l.config.host}:${l.port}`).concat(
+      [...this.udp.values()].map((l) => `udp ${l.name} ${l.config.host}:${l.port}`),
+    );
+    log.info(`serial-gateway ready: ${where.join(', ')}; device ${this.link.describe} ${describeSettings(this.config.serial)}`);
+    notifier.ready();
+    this.status.update({ phase: 'running' });
+    this.publishStatus();
+  }
+
+  /** SIGHUP: re-read the file; a bad file changes nothing. */
+  async reload(): Promise<boolean> {
+    const { notifier, log } = this.opts;
+    notifier.reloading();
+    this.status.update({ phase: 'reloading' });
+    const result = loadConfig(this.opts.file, this.opts.env);
+    if (!result.ok) {
+      this.status.update({ phase: 'running', reloadRejected: true });
+      this.reloadError = result.errors.length === 1 ? formatErrors(result.errors) : `${result.errors.length} errors, first: ${formatErrors(result.errors.slice(0, 1))}`;
+      log.error(`reload rejected, still running the previous config:\n${formatErrors(result.errors)}`);
+      notifier.ready();
+      this.publishStatus();
+      return false;
+    }
+    const next = result.config;
+    const prev = this.config;
+    this.config = next;
+    this.reloadError = '';
+    log.setLevel(next.log.level);
+    if (next.lines.ringBytes !== prev.lines.ringBytes) {
+      log.warn(`lines.ringBytes changed (${prev.lines.ringBytes} -> ${next.lines.ringBytes}): takes effect at the next restart`);
+    }
+    this.bridge.reconfigure({
+      maxLineBytes: next.lines.maxLineBytes,
+      delimiter: next.lines.delimiter,
+      idleFlushMs: next.lines.idleFlushMs,
+      outputDelimiter: next.lines.outputDelimiter,
+      writeQueueBytes: next.serial.writeQueueBytes,
+    });
+    if (serialChanged(prev.serial, next.serial) || JSON.stringify(prev.labbox) !== JSON.stringify(next.labbox)) {
+      log.info(`serial settings changed: reopening ${linkTargetFor(next.serial, next.labbox, this.opts.clock).describe}`);
+      this.link.restart(linkTargetFor(next.serial, next.labbox, this.opts.clock), next.serial.reconnectMinMs, next.serial.reconnectMaxMs);
+    }
+    await this.applyListeners(
+      this.tcp,
+      next.tcp,
+      (cfg) => this.addTcp(cfg),
+      (l) => l.close('this listener was reconfigured: please reconnect'),
+    );
+    await this.applyListeners(this.udp, next.udp, (cfg) => this.addUdp(cfg), (l) => l.close());
+    this.leds.reconfigure(next.leds);
+    log.info('reload applied');
+    this.status.update({ phase: 'running', reloadRejected: false });
+    notifier.ready();
+    this.publishStatus();
+    return true;
+  }
+
+  /** SIGTERM: stop accepting, give queued device lines drainMs to go out, tell clients, close, stop. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    const { notifier, clock, log } = this.opts;
+    notifier.stopping();
+    this.status.update({ phase: 'stopping' });
+    log.info('stopping');
+    const deadline = clock.now() + this.config.shutdown.drainMs;
+    while (this.bridge.pendingWrites > 0 && this.link.state === 'OPEN' && clock.now() < deadline) {
+      await new Promise<void>((resolve) => clock.setTimeout(resolve, 10));
+    }
+    if (this.bridge.pendingWrites > 0) log.warn('stopping with device lines still queued');
+    await Promise.all([...this.tcp.values()].map((l) => l.close('the gateway is stopping')));
+    await Promise.all([...this.udp.values()].map((l) => l.close()));
+    for (const t of this.timers) t();
+    this.timers = [];
+    this.link.stop();
+    this.bridge.dispose();
+    this.status.update({ phase: 'stopped' });
+    this.leds.dispose();
+    await this.leds.settled();
+    notifier.close();
+  }
+
+  statusLine(): string {
+    const link = this.link;
+    const device =
+      link.state === 'OPEN'
+        ? `device open ${link.stateDetail} ${describeSettings(this.config.serial)}`
+        : `device ${link.state.toLowerCase()}: ${link.stateDetail}`;
+    const clients = [...this.tcp.values()].map((l) => `${l.name} ${l.sessions.size}`).concat([...this.udp.values()].map((l) => `${l.name} ${l.peerCount}`));
+    const k = this.bridge.counters;
+    const parts = [device, `clients: ${clients.join(', ') || 'none'}`, `lines in ${k.deviceLines} out ${k.clientLines}`, `dropped ${k.lost} refused ${k.refused}`];
+    if (this.reloadError) parts.push(`last reload rejected: ${this.reloadError}`);
+    return parts.join('; ');
+  }
+
+  /** For tests: the ports actually bound. */
+  boundPorts(): { tcp: Record<string, number>; udp: Record<string, number> } {
+    return {
+      tcp: Object.fromEntries([...this.tcp].map(([n, l]) => [n, l.port])),
+      udp: Object.fromEntries([...this.udp].map(([n, l]) => [n, l.port])),
+    };
+  }
+
+  private publishStatus(): void {
+    // Degraded while lines are being dropped or refused, and for 5 s after the last one.
+    const k = this.bridge.counters;
+    const drops = k.lost + k.refused;
+    const now = this.opts.clock.now();
+    if (drops !== this.lastDrops) {
+      this.lastDrops = drops;
+      this.degradedUntil = now + 5000;
+    }
+    const clients =
+      [...this.tcp.values()].reduce((n, l) => n + l.sessions.size, 0) + [...this.udp.values()].reduce((n, l) => n + l.peerCount, 0);
+    this.status.update({ clients, degraded: now < this.degradedUntil });
+    const text = this.statusLine();
+    // STATUS= at most once a second: a class connecting at once is one update, not thirty datagrams.
+    if (text === this.lastStatus || now - this.lastStatusAt < 1000) return;
+    this.lastStatus = text;
+    this.lastStatusAt = now;
+    this.opts.notifier.status(text);
+  }
+
+  private async addTcp(cfg: TcpListenerConfig): Promise<void> {
+    const l = new TcpListener(cfg, {
+      bridge: this.bridge,
+      clock: this.opts.clock,
+      log: this.opts.log,
+      maxLineBytes: () => this.config.lines.maxLineBytes,
+      device: () => ({ device: this.link.describe, settings: describeSettings(this.config.serial) }),
+      refused: () => this.status.emit('refused'),
+      changed: () => this.publishStatus(),
+    });
+    await l.listen();
+    this.tcp.set(cfg.name, l);
+  }
+
+  private async addUdp(cfg: UdpListenerConfig): Promise<void> {
+    const l = new UdpListener(cfg, {
+      bridge: this.bridge,
+      clock: this.opts.clock,
+      log: this.opts.log,
+      maxLineBytes: () => this.config.lines.maxLineBytes,
+      changed: () => this.publishStatus(),
+    });
+    await l.listen();
+    this.udp.set(cfg.name, l);
+  }
+
+  /** Unchanged listeners keep their socket and clients; changed ones are rebound; removed ones close. */
+  private async applyListeners<C extends { name: string }, L extends { config: C }>(
+    current: Map<string, L>,
+    wanted: C[],
+    add: (cfg: C) => Promise<void>,
+    close: (l: L) => Promise<void>,
+  ): Promise<void> {
+    const names = new Set(wanted.map((c) => c.name));
+    for (const [name, l] of current) {
+      const next = wanted.find((c) => c.name === name);
+      if (!names.has(name) || JSON.stringify(next) !== JSON.stringify(l.config)) {
+        current.delete(name);
+        await close(l);
+        this.opts.log.info(`listener ${name}: ${names.has(name) ? 'changed, rebinding' : 'removed'}`);
+      }
+    }
+    for (const cfg of wanted) {
+      if (current.has(cfg.name)) continue;
+      try {
+        await add(cfg);
+      } catch (err) {
+        this.opts.log.error(`listener ${cfg.name}: cannot bind: ${(err as Error).message}`);
+      }
+    }
+  }
+}
+
+const DEVICE_STATES: Record<string, DeviceState> = { OPEN: 'open', OPENING: 'waiting', WAITING: 'waiting', FAILED: 'failed', STOPPED: 'stopped' };
+
+function serialChanged(a: SerialConfig, b: SerialConfig): boolean {
+  return JSON.stringify(a) !== JSON.stringify({ ...b, writeQueueBytes: a.writeQueueBytes });
+}

@@ -1,0 +1,303 @@
+import t from 'tap';
+import { execFileSync, spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PtyPair, ptyUnavailableReason } from '../support/pty.js';
+import { TestClient, freePort, startDaemon } from '../support/daemon.js';
+
+/**
+ * The bridge end to end: the built daemon as a child process, the device on a real pseudo-terminal (opened by the
+ * real serialport binding) or the built-in simulator, real TCP/UDP sockets on 127.0.0.1.
+ */
+
+const noPty = ptyUnavailableReason();
+
+interface Listener {
+  name: string;
+  port: number;
+  extra?: string;
+}
+
+function yaml(device: string, tcp: Listener[], opts: { udp?: Listener[]; lines?: string; serial?: string } = {}): string {
+  const list = (ls: Listener[]) =>
+    ls.map((l) => `  - name: ${l.name}\n    host: 127.0.0.1\n    port: ${l.port}\n${(l.extra ?? '').replace(/^/gm, '    ')}`).join('\n');
+  return `serial:
+  path: ${device}
+  reconnectMinMs: 50
+  reconnectMaxMs: 200
+${(opts.serial ?? '').replace(/^/gm, '  ')}
+lines:
+  idleFlushMs: 100
+${(opts.lines ?? '').replace(/^/gm, '  ')}
+tcp:
+${list(tcp)}
+udp:${opts.udp ? `\n${list(opts.udp)}` : ' []'}
+log:
+  level: debug
+`;
+}
+
+/** TCP connect completes before the daemon's accept runs: wait until the daemon counts `n` clients on `name`. */
+async function clientsCounted(d: Awaited<ReturnType<typeof startDaemon>>, name: string, n: number): Promise<void> {
+  await d.notify.waitFor((m) => new RegExp(`\\b${name} ${n}\\b`).test(m.STATUS ?? ''), 5000);
+}
+
+/** Reads device-side lines from the pty as the lab box would. */
+async function deviceLine(pty: PtyPair, timeoutMs = 5000): Promise<string> {
+  const got = await pty.readUntil('\r\n', timeoutMs);
+  return got.toString('latin1');
+}
+
+t.test('the demo: the simulated lab box answers id and name over TCP and UDP', async (t) => {
+  const dir = t.testdir();
+  const tcpPort = await freePort();
+  const udpPort = await freePort();
+  const d = await startDaemon(dir, yaml('sim:labbox', [{ name: 'lab', port: tcpPort }], { udp: [{ name: 'udp', port: udpPort }] }));
+  t.teardown(() => d.stop());
+
+  const c = await TestClient.connect(tcpPort);
+  t.teardown(() => c.close());
+  c.send('id\n'); // nc sends a bare LF
+  await c.waitFor('6510500000\r\n');
+  c.send('name\r\n'); // telnet sends CR LF
+  await c.waitFor('Lab Box\r\n');
+  t.pass('TCP client got both answers');
+
+  const udp = createSocket('udp4');
+  t.teardown(() => udp.close());
+  const answer = new Promise<Buffer>((resolve) => udp.once('message', (m) => resolve(m)));
+  udp.send('id', udpPort, '127.0.0.1');
+  t.equal((await answer).toString(), '6510500000\r\n', 'a UDP datagram without a terminator is one line; the reply is one datagram');
+});
+
+t.test('a device on a real pty: fan-out to every client, client lines reach the device whole with CR LF', { skip: noPty }, async (t) => {
+  const dir = t.testdir();
+  const pty = PtyPair.open(join(dir, 'ttyLAB'));
+  t.teardown(() => pty.close());
+  const port = await freePort();
+  const d = await startDaemon(dir, yaml(pty.linkPath, [{ name: 'lab', port, extra: 'telnet: off' }]));
+  t.teardown(() => d.stop());
+
+  const a = await TestClient.connect(port);
+  const b = await TestClient.connect(port);
+  t.teardown(() => (a.close(), b.close()));
+  await d.notify.waitFor((m) => /device open/.test(m.STATUS ?? ''), 5000);
+  await clientsCounted(d, 'lab', 2);
+
+  await pty.write('hello\r\n');
+  await a.waitFor('hello\r\n');
+  await b.waitFor('hello\r\n');
+  t.pass('both clients got the device line');
+
+  a.send('ping\n');
+  t.equal(await deviceLine(pty), 'ping\r\n', 'LF from nc becomes the configured CR LF');
+
+  // Bytes are bytes: NUL, 0xFF and invalid UTF-8 pass both ways unchanged (telnet off).
+  const binary = Buffer.from([0x00, 0xff, 0xc3, 0x28, 0x41]);
+  await pty.write(Buffer.concat([binary, Buffer.from('\r\n')]));
+  await a.waitFor((buf) => buf.includes(Buffer.concat([binary, Buffer.from('\r\n')])));
+  a.send(Buffer.concat([binary, Buffer.from('\n')]));
+  const fromClient = await pty.readUntil('\r\n', 5000);
+  t.same(fromClient, Buffer.concat([binary, Buffer.from('\r\n')]), '0x00 and 0xFF reach the device unchanged');
+
+  // Two clients sending long lines at once: each arrives whole, never interleaved.
+  const long1 = 'A'.repeat(3000);
+  const long2 = 'B'.repeat(3000);
+  a.send(`${long1}\n`);
+  b.send(`${long2}\n`);
+  const first = await deviceLine(pty);
+  const second = await deviceLine(pty);
+  t.same([first, second].sort(), [`${long1}\r\n`, `${long2}\r\n`], 'two 3000-byte lines, each whole');
+
+  // A 64 KiB line with no terminator reaches clients in bounded pieces (maxLineBytes 4096), nothing lost.
+  a.received.fill(0);
+  const before = a.received.length;
+  await pty.write(Buffer.alloc(65536, 0x7a));
+  await a.waitFor((buf) => buf.length - before >= 65536, 10_000);
+  t.equal(a.received.subarray(before).filter((x) => x === 0x7a).length, 65536, 'all 65536 bytes arrived');
+});
+
+t.test('request mode: thirty clients typing at once each get exactly their own answer', { skip: noPty }, async (t) => {
+  const dir = t.testdir();
+  const pty = PtyPair.open(join(dir, 'ttyLAB'));
+  t.teardown(() => pty.close());
+  const port = await freePort();
+  const d = await startDaemon(
+    dir,
+    yaml(pty.linkPath, [{ name: 'class', port, extra: 'mode: request\nreplyQuietMs: 50\nrequestTimeoutMs: 2000\nmaxClients: 64' }]),
+  );
+  t.teardown(() => d.stop());
+  await d.notify.waitFor((m) => /device open/.test(m.STATUS ?? ''), 5000);
+
+  // The device answers "id N" with "student N", a little later, as a real box would.
+  let answered = 0;
+  let stopDevice = false;
+  const device = (async () => {
+    while (!stopDevice && answered < 30) {
+      const line = await deviceLine(pty, 10_000).catch(() => '');
+      const m = /^id (\d+)\r\n$/.exec(line);
+      if (!m) continue;
+      await new Promise((r) => setTimeout(r, 5));
+      await pty.write(`student ${m[1]}\r\n`);
+      answered++;
+    }
+  })();
+  t.teardown(() => {
+    stopDevice = true;
+  });
+
+  const clients = await Promise.all(Array.from({ length: 30 }, () => TestClient.connect(port)));
+  t.teardown(() => clients.forEach((c) => c.close()));
+  await clientsCounted(d, 'class', 30);
+  clients.forEach((c, i) => c.send(`id ${i}\n`));
+  await Promise.all(clients.map((c, i) => c.waitFor(`student ${i}\r\n`, 15_000)));
+  await device;
+  // Let any stray reply arrive before checking nobody got another's answer.
+  await new Promise((r) => setTimeout(r, 100));
+  const wrong = clients.filter((c, i) => c.text !== `student ${i}\r\n`);
+  t.equal(wrong.length, 0, 'every client saw its own answer and nothing else');
+});
+
+t.test('unplug and replug: clients stay connected, are told, and traffic resumes', { skip: noPty }, async (t) => {
+  const dir = t.testdir();
+  const pty = PtyPair.open(join(dir, 'ttyLAB'));
+  t.teardown(() => pty.close());
+  const port = await freePort();
+  const d = await startDaemon(dir, yaml(pty.linkPath, [{ name: 'lab', port }]));
+  t.teardown(() => d.stop());
+  await d.notify.waitFor((m) => /device open/.test(m.STATUS ?? ''), 5000);
+  const c = await TestClient.connect(port);
+  t.teardown(() => c.close());
+  await clientsCounted(d, 'lab', 1);
+
+  await pty.write('before\r\n');
+  await c.waitFor('before\r\n');
+  pty.unplug();
+  await c.waitFor('! device away');
+  c.send('queued while away\n');
+  pty.replug();
+  await c.waitFor('! device back');
+  t.equal(await deviceLine(pty), 'queued while away\r\n', 'the line typed while the device was away is written when it returns');
+  await pty.write('after\r\n');
+  await c.waitFor('after\r\n');
+  t.notOk(c.closed, 'the client was never disconnected');
+  t.match(d.output(), /device waiting/, 'the state change was logged');
+  t.equal(d.output().match(/device waiting/g)?.length, 1, 'once, not once per retry');
+});
+
+t.test('a stalled client never slows the others; its backlog is bounded and counted', { skip: noPty }, async (t) => {
+  const dir = t.testdir();
+  const pty = PtyPair.open(join(dir, 'ttyLAB'));
+  t.teardown(() => pty.close());
+  const port = await freePort();
+  const d = await startDaemon(dir, yaml(pty.linkPath, [{ name: 'lab', port, extra: 'clientBufferBytes: 65536' }], { lines: 'ringBytes: 1048576' }));
+  t.teardown(() => d.stop());
+  await d.notify.waitFor((m) => /device open/.test(m.STATUS ?? ''), 5000);
+
+  const stalled = await TestClient.connect(port);
+  stalled.socket.pause(); // never reads
+  const reader = await TestClient.connect(port);
+  t.teardown(() => (stalled.close(), reader.close()));
+  await clientsCounted(d, 'lab', 2);
+
+  const rssBefore = rssOf(d.child.pid!);
+  const lines = 150_000; // ~9 MB: well past what loopback socket buffers absorb
+  const chunk: string[] = [];
+  for (let i = 0; i < lines; i++) {
+    chunk.push(`line ${String(i).padStart(8, '0')} ${'x'.repeat(40)}\r\n`);
+    if (chunk.length === 1000) {
+      await pty.write(chunk.join(''));
+      chunk.length = 0;
+    }
+  }
+  await reader.waitFor(`line ${String(lines - 1).padStart(8, '0')}`, 60_000);
+  const got = reader.text.split('\r\n').filter((l) => l.startsWith('line '));
+  t.equal(got.length, lines, 'the reading client got every line');
+  t.ok(got.every((l, i) => l.startsWith(`line ${String(i).padStart(8, '0')} `)), 'in order');
+  const rssAfter = rssOf(d.child.pid!);
+  t.ok(rssAfter - rssBefore < 40 * 1024 * 1024, `daemon RSS grew ${((rssAfter - rssBefore) / 1e6).toFixed(1)} MB for 9 MB of traffic`);
+  const st = await d.notify.waitFor((m) => /dropped [1-9]/.test(m.STATUS ?? ''), 5000);
+  t.pass(`the stalled client's losses are counted: ${st.STATUS}`);
+});
+
+t.test('access: allow list, maxClients and a read-only monitor', async (t) => {
+  const dir = t.testdir();
+  const [open, fenced, mon] = [await freePort(), await freePort(), await freePort()];
+  const d = await startDaemon(
+    dir,
+    yaml('sim:labbox', [
+      { name: 'small', port: open, extra: 'maxClients: 2' },
+      { name: 'fenced', port: fenced, extra: "allow: ['10.0.0.0/8', '192.168.0.0/16']" },
+      { name: 'watch', port: mon, extra: 'mode: monitor' },
+    ]),
+  );
+  t.teardown(() => d.stop());
+
+  const denied = await TestClient.connect(fenced);
+  await denied.waitClosed();
+  t.equal(denied.received.length, 0, 'an address outside allow is closed before any byte');
+
+  const one = await TestClient.connect(open);
+  const two = await TestClient.connect(open);
+  const three = await TestClient.connect(open);
+  t.teardown(() => (one.close(), two.close(), three.close()));
+  await three.waitFor('! busy');
+  await three.waitClosed();
+  t.match(three.text, /maxClients/, 'the third client is told why');
+
+  const watcher = await TestClient.connect(mon);
+  t.teardown(() => watcher.close());
+  await clientsCounted(d, 'watch', 1);
+  watcher.send('id\n');
+  await watcher.waitFor('read-only');
+  one.send('name\n');
+  await watcher.waitFor('] name\r\n');
+  await watcher.waitFor('Lab Box\r\n');
+  t.match(watcher.text, /\[127\.0\.0\.1:\d+\] name/, 'the monitor sees who sent what, and the answer');
+  t.notMatch(watcher.text, /6510500000/, "the monitor's own line never reached the device");
+});
+
+t.test('telnet: negotiation is refused politely and stripped; CR NUL ends a line', async (t) => {
+  const dir = t.testdir();
+  const port = await freePort();
+  const d = await startDaemon(dir, yaml('sim:labbox', [{ name: 'lab', port, extra: 'telnet: auto' }]));
+  t.teardown(() => d.stop());
+  const c = await TestClient.connect(port);
+  t.teardown(() => c.close());
+  // IAC DO ECHO, IAC WILL NAWS, then "id" CR NUL.
+  c.send(Buffer.from([0xff, 0xfd, 0x01, 0xff, 0xfb, 0x1f, 0x69, 0x64, 0x0d, 0x00]));
+  await c.waitFor('6510500000\r\n');
+  t.ok(c.received.includes(Buffer.from([0xff, 0xfc, 0x01])), 'DO ECHO answered WONT ECHO');
+  t.ok(c.received.includes(Buffer.from([0xff, 0xfe, 0x1f])), 'WILL NAWS answered DONT NAWS');
+});
+
+const hasNc = (() => {
+  try {
+    execFileSync('sh', ['-c', 'command -v nc'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+t.test('a real nc: `echo id | nc` prints the answer and returns (closeAfterReply)', { skip: hasNc ? false : 'nc is not installed (apt-get install netcat-openbsd); .ci/run installs it' }, async (t) => {
+  const dir = t.testdir();
+  const port = await freePort();
+  const d = await startDaemon(dir, yaml('sim:labbox', [{ name: 'checkin', port, extra: 'mode: request\ncloseAfterReply: true\nreplyQuietMs: 50' }]));
+  t.teardown(() => d.stop());
+  const out = await new Promise<string>((resolve, reject) => {
+    const nc = spawn('sh', ['-c', `echo id | nc 127.0.0.1 ${port}`]);
+    let text = '';
+    nc.stdout.on('data', (b: Buffer) => (text += b.toString()));
+    const timer = setTimeout(() => (nc.kill(), reject(new Error(`nc did not return; printed ${JSON.stringify(text)}`))), 10_000);
+    nc.on('exit', () => (clearTimeout(timer), resolve(text)));
+  });
+  t.equal(out, '6510500000\r\n');
+});
+
+function rssOf(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = /VmRSS:\s+(\d+)/.exec(status);
+  return kb ? Number(kb[1]) * 1024 : 0;
+}

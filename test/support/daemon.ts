@@ -1,0 +1,130 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { createServer, connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { createNotifyListener, type NotifyListener } from './notify-listener.js';
+
+/** The built entry point, as systemd and `npm run demo` run it. */
+export const MAIN = join(__dirname, '..', '..', 'src', 'main.js');
+
+/** A free TCP port on 127.0.0.1 (bound and released; good enough on a test machine). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface RunningDaemon {
+  child: ChildProcess;
+  notify: NotifyListener;
+  output: () => string;
+  /** Resolves with the exit code (or signal name). */
+  exited: Promise<number | string>;
+  stop(signal?: NodeJS.Signals): Promise<number | string>;
+}
+
+/** Writes `yaml` to dir/config.yaml, starts the daemon on it and waits for READY=1 (never sleeps). */
+export async function startDaemon(dir: string, yaml: string, env: Record<string, string> = {}): Promise<RunningDaemon> {
+  const file = join(dir, 'config.yaml');
+  writeFileSync(file, yaml);
+  const notify = createNotifyListener();
+  let out = '';
+  const child = spawn(process.execPath, [MAIN, '--config', file], {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NOTIFY_SOCKET: notify.address, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  const ready = notify.waitFor((m) => m.READY === '1', 15_000);
+  const failed = exited.then((code) => {
+    throw new Error(`daemon exited (${code}) before READY=1:\n${out}`);
+  });
+  await Promise.race([ready, failed]);
+  failed.catch(() => {});
+  return {
+    child,
+    notify,
+    output: () => out,
+    exited,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const code = await exited;
+      notify.close();
+      return code;
+    },
+  };
+}
+
+/** A line-oriented TCP client for tests: collects everything, waits for text. */
+export class TestClient {
+  readonly socket: Socket;
+  private buf = Buffer.alloc(0);
+  private waiters: { match: (s: Buffer) => boolean; resolve: () => void }[] = [];
+  closed = false;
+
+  private constructor(socket: Socket) {
+    this.socket = socket;
+    socket.on('data', (d: Buffer) => {
+      this.buf = Buffer.concat([this.buf, d]);
+      this.waiters = this.waiters.filter((w) => (w.match(this.buf) ? (w.resolve(), false) : true));
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      for (const w of this.waiters) w.resolve();
+    });
+    socket.on('error', () => {});
+  }
+
+  static connect(port: number, host = '127.0.0.1'): Promise<TestClient> {
+    return new Promise((resolve, reject) => {
+      const s = connect({ port, host }, () => resolve(new TestClient(s)));
+      s.once('error', reject);
+    });
+  }
+
+  get received(): Buffer {
+    return this.buf;
+  }
+
+  get text(): string {
+    return this.buf.toString('latin1');
+  }
+
+  send(data: string | Buffer): void {
+    this.socket.write(data);
+  }
+
+  /** Waits until the received bytes contain `what` (or the connection closes); rejects after timeoutMs. */
+  async waitFor(what: string | ((s: Buffer) => boolean), timeoutMs = 5000): Promise<string> {
+    const match = typeof what === 'string' ? (b: Buffer) => b.includes(what, 0, 'latin1') : what;
+    if (!match(this.buf)) {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`timed out waiting for ${String(what)}; got ${JSON.stringify(this.text.slice(-300))}`)), timeoutMs);
+        this.waiters.push({
+          match: (b) => match(b) || this.closed,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        });
+      });
+    }
+    if (!match(this.buf)) throw new Error(`connection closed before ${String(what)}; got ${JSON.stringify(this.text.slice(-300))}`);
+    return this.text;
+  }
+
+  waitClosed(timeoutMs = 5000): Promise<void> {
+    return this.waitFor(() => this.closed, timeoutMs).then(() => undefined);
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
