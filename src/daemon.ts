@@ -63,7 +63,7 @@ export class Daemon {
       reconnectMaxMs: c.serial.reconnectMaxMs,
       onData: (chunk) => this.bridge.deviceData(chunk),
       onState: (state, detail) => {
-        const level = state === 'OPEN' ? 'info' : state === 'FAILED' ? 'error' : 'warn';
+        const level = state === 'OPEN' || state === 'STOPPED' ? 'info' : state === 'FAILED' ? 'error' : 'warn';
         log[level](`device ${state.toLowerCase()}: ${detail}`);
         this.bridge.deviceState(state, detail);
         this.status.update({ device: DEVICE_STATES[state] });

@@ -50,7 +50,8 @@ export function createLedController(
 
   const acquire = (name: LedName, ledCfg: LedConfig): void => {
     if (!cfg.enabled || ledCfg.pin < 0) return;
-    const opened = openLed(name, ledCfg, cfg, log, hostWithClock);
+    // Quiet: on a machine without GPIO every LED fails the same way, and that is said once (acquireAll).
+    const opened = openLed(name, ledCfg, cfg, log, hostWithClock, { quiet: true });
     const backend = opened.backend;
     const driver = backend.name === 'none' ? null : new LedDriver(clock, (on) => backend.set(on));
     slots.set(name, { cfg: ledCfg, opened, driver, shown: null, lastFlashLog: -Infinity });
@@ -96,8 +97,17 @@ export function createLedController(
     },
   });
 
-  const acquireAll = (): void => {
-    for (const name of LED_NAMES) acquire(name, cfg[name]);
+  const acquireAll = (only?: ReadonlySet<LedName>): void => {
+    const failed: string[] = [];
+    for (const name of LED_NAMES) {
+      if (only && !only.has(name)) continue;
+      acquire(name, cfg[name]);
+      const slot = slots.get(name);
+      if (slot && slot.driver === null && slot.opened.why.length > 0) failed.push(`${name} (BCM ${slot.cfg.pin}): ${slot.opened.why.join('; ')}`);
+    }
+    if (failed.length > 0) {
+      log.warn(`leds: no way to drive ${failed.length === 1 ? 'this LED' : `${failed.length} LEDs`}, running without: ${failed.join(' | ')}`);
+    }
   };
   // subscribe() already called show() with no LEDs; acquire, then show for real.
   acquireAll();
@@ -110,11 +120,9 @@ export function createLedController(
       const rootsChanged = next.enabled !== cfg.enabled || next.sysRoot !== cfg.sysRoot || next.devRoot !== cfg.devRoot;
       const prev = cfg;
       cfg = next;
-      for (const name of LED_NAMES) {
-        if (!rootsChanged && sameLed(prev[name], next[name])) continue;
-        release(name);
-        acquire(name, next[name]);
-      }
+      const changed = new Set(LED_NAMES.filter((name) => rootsChanged || !sameLed(prev[name], next[name])));
+      for (const name of changed) release(name);
+      acquireAll(changed);
       show(model.snapshot);
     },
     dispose() {

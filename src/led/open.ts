@@ -19,7 +19,14 @@ export interface OpenedLed {
 
 const AUTO_ORDER: readonly Exclude<BackendName, 'none'>[] = ['ledclass', 'gpiochip', 'sysfs'];
 
-export function openLed(name: LedName, cfg: LedConfig, roots: LedRoots, log: Log, host: LedHost = {}): OpenedLed {
+export function openLed(
+  name: LedName,
+  cfg: LedConfig,
+  roots: LedRoots,
+  log: Log,
+  host: LedHost = {},
+  opts: { quiet?: boolean } = {},
+): OpenedLed {
   if (cfg.pin < 0) return { backend: noneBackend('not wired'), why: [] };
   if (cfg.backend === 'none') return { backend: noneBackend('none (backend: none in the config)'), why: [] };
   const env = host.env ?? process.env;
@@ -40,7 +47,7 @@ export function openLed(name: LedName, cfg: LedConfig, roots: LedRoots, log: Log
       why.push(`${kind}: ${err instanceof LedUnavailable ? err.why : errText(err)}`);
     }
   }
-  log.warn(`led ${name} (BCM ${cfg.pin}): no way to drive it, running without it; tried ${why.join('; ')}`);
+  if (!opts.quiet) log.warn(`led ${name} (BCM ${cfg.pin}): no way to drive it, running without it; tried ${why.join('; ')}`);
   return { backend: noneBackend('none'), why };
 }
 

@@ -162,3 +162,34 @@ t.test('--check-config: 0 for a good file, 1 with the key named for a bad one; t
   t.equal(run('--bogus').status, 2);
   t.match(run('--version').stdout, /^serial-gateway \d+\.\d+\.\d+/);
 });
+
+t.test('LEDs configured on a machine without GPIO: one warning, the gateway serves, LED states are logged', async (t) => {
+  const dir = t.testdir({ sys: {}, dev: {} });
+  const lab = await freePort();
+  const other = await freePort();
+  const yamlText = `${config({ device: 'sim:labbox', lab, other })}leds:
+  enabled: true
+  sysRoot: ${join(dir, 'sys')}
+  devRoot: ${join(dir, 'dev')}
+  ready: { pin: 17 }
+  clients: { pin: 22 }
+  activity: { pin: 23 }
+`;
+  const d = await startDaemon(dir, yamlText, { PATH: '/nonexistent' });
+  t.teardown(() => d.stop('SIGKILL'));
+  const c = await TestClient.connect(lab);
+  c.send('id\n');
+  await c.waitFor('6510500000');
+  c.close();
+  await d.notify.waitFor((m) => /lab 0/.test(m.STATUS ?? '') && /out 1/.test(m.STATUS ?? ''), 5000);
+  await new Promise((r) => setTimeout(r, 100));
+  const out = d.output();
+  t.equal(out.split('\n').filter((l) => /^\S+ warning /.test(l)).length, 1, 'exactly one warning');
+  t.match(out, /leds: no way to drive 3 LEDs, running without: ready \(BCM 17\)/);
+  let at = 0;
+  for (const step of ['led ready: on', 'lab: 127.0.0.1', 'led clients: on', 'led activity: flash', 'closing', 'led clients: off']) {
+    const found = out.indexOf(step, at);
+    t.ok(found >= 0, `then "${step}"`);
+    at = Math.max(at, found);
+  }
+});
