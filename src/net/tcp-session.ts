@@ -36,6 +36,7 @@ export interface SessionContext {
 }
 
 const CRLF = Buffer.from('\r\n');
+const NOTICE_INTERVAL_MS = 2000;
 
 export class TcpSession implements Consumer, MonitorSink {
   readonly tag = newClientTag();
@@ -44,6 +45,9 @@ export class TcpSession implements Consumer, MonitorSink {
   private readonly cursor: RingCursor;
   private inFlight = false;
   private lostUntold = 0;
+  private lostSince = 0;
+  private lastLostNotice = -Infinity;
+  private lostTimer: Disposer | null = null;
   private closeAtSeq = -1;
   private deviceAway = false;
   private readonly telnet: TelnetDecoder | null;
@@ -141,11 +145,6 @@ export class TcpSession implements Consumer, MonitorSink {
     let bytes = 0;
     let first = -1;
     socket.cork();
-    if (this.lostUntold > 0 && s >= 0) {
-      const n = this.lostUntold;
-      this.lostUntold = 0;
-      this.notice(`missed ${n} line${n === 1 ? '' : 's'} (this client was too slow)`);
-    }
     const cfg = this.ctx.config;
     const framing = cfg.framing;
     const plain = framing !== 'length-prefixed' && cfg.mode !== 'request' && this.closeOn === null;
@@ -194,14 +193,39 @@ export class TcpSession implements Consumer, MonitorSink {
     } else if (first >= 0) {
       ring.release(this.cursor);
     }
+    this.maybeTellLost(ring.next(this.cursor) < 0);
     socket.uncork();
     if (!this.inFlight) this.maybeCloseAfterOutput();
+  }
+
+  /**
+   * One `! missed N lines` when the client has caught up (nothing left to send), not one per skip: a client
+   * that keeps falling behind hears at most every NOTICE_INTERVAL_MS, with the total since the last notice.
+   */
+  private maybeTellLost(caughtUp: boolean): void {
+    if (this.lostUntold === 0 || this.lostTimer !== null) return;
+    const now = this.ctx.clock.now();
+    const wait = NOTICE_INTERVAL_MS - (now - this.lastLostNotice);
+    if (!caughtUp && now - this.lostSince < NOTICE_INTERVAL_MS) return;
+    if (wait > 0) {
+      this.lostTimer = this.ctx.clock.setTimeout(() => {
+        this.lostTimer = null;
+        if (!this.inFlight) this.flush();
+      }, wait);
+      return;
+    }
+    const n = this.lostUntold;
+    if (this.notice(`missed ${n} line${n === 1 ? '' : 's'} (this client was too slow)`)) {
+      this.lostUntold = 0;
+      this.lastLostNotice = now;
+    }
   }
 
   /** Lines this client will never get are counted the moment they are skipped, and told when it catches up. */
   private countLost(): void {
     const lost = this.cursor.takeLost();
     if (lost === 0) return;
+    if (this.lostUntold === 0) this.lostSince = this.ctx.clock.now();
     this.lostUntold += lost;
     this.stats.lost += lost;
     this.ctx.bridge.counters.lost += lost;
@@ -307,13 +331,14 @@ export class TcpSession implements Consumer, MonitorSink {
   // ------------------------------------------------------------------ notices and lifecycle
 
   /** A gateway message: one line starting with `!` (length-prefixed on such listeners; never on raw ones). */
-  notice(text: string): void {
-    if (!this.ctx.config.notices || this.ctx.config.framing === 'raw' || this.state === 'CLOSED') return;
-    this.sendText(`! ${text}`, false);
+  notice(text: string): boolean {
+    if (!this.ctx.config.notices || this.ctx.config.framing === 'raw' || this.state === 'CLOSED') return false;
+    return this.sendText(`! ${text}`, false);
   }
 
-  private sendText(text: string, always: boolean): void {
-    if (!always && this.socket.writableLength > this.ctx.config.clientBufferBytes) return;
+  /** Writes a line of the gateway's own; false when the client's socket is too backed up to take it. */
+  private sendText(text: string, always: boolean): boolean {
+    if (!always && this.socket.writableLength > this.ctx.config.clientBufferBytes) return false;
     const body = Buffer.from(text);
     if (this.ctx.config.framing === 'length-prefixed') {
       for (const part of encodeLengthPrefix(body, this.ctx.config.lengthDigits)) this.socket.write(part);
@@ -321,6 +346,7 @@ export class TcpSession implements Consumer, MonitorSink {
       this.socket.write(body);
       this.socket.write(CRLF);
     }
+    return true;
   }
 
   /** Stops input, lets queued output drain, then ends the connection. */
@@ -346,6 +372,8 @@ export class TcpSession implements Consumer, MonitorSink {
     this.state = 'CLOSED';
     this.idleTimer?.();
     this.idleTimer = null;
+    this.lostTimer?.();
+    this.lostTimer = null;
     const bridge = this.ctx.bridge;
     // Whatever this client had not read yet is lost to it: counted, so the books still balance.
     bridge.ring.skipToNewest(this.cursor);

@@ -301,3 +301,101 @@ function rssOf(pid: number): number {
   const kb = /VmRSS:\s+(\d+)/.exec(status);
   return kb ? Number(kb[1]) * 1024 : 0;
 }
+
+t.test('the chat lab: length-prefixed messages both ways, closeOn BYEBYE from either side', { skip: noPty }, async (t) => {
+  const dir = t.testdir();
+  const pty = PtyPair.open(join(dir, 'ttyLAB'));
+  t.teardown(() => pty.close());
+  const port = await freePort();
+  const d = await startDaemon(dir, yaml(pty.linkPath, [{ name: 'chat', port, extra: 'framing: length-prefixed\ntelnet: off\ncloseOn: BYEBYE' }]));
+  t.teardown(() => d.stop());
+  await d.notify.waitFor((m) => /device open/.test(m.STATUS ?? ''), 5000);
+  const a = await TestClient.connect(port);
+  const b = await TestClient.connect(port);
+  t.teardown(() => (a.close(), b.close()));
+  await clientsCounted(d, 'chat', 2);
+
+  a.send('005hel');
+  a.send('lo');
+  t.equal(await deviceLine(pty), 'hello\r\n', 'a message split across packets is one line to the device');
+  await pty.write('hi there\r\n');
+  await a.waitFor('008hi there');
+  t.equal(a.text, '008hi there', 'each device line goes back length-prefixed, without its terminator');
+
+  a.send('006BYEBYE');
+  t.equal(await deviceLine(pty), 'BYEBYE\r\n', 'BYEBYE is forwarded');
+  await a.waitClosed();
+  t.pass('and then the sender is closed');
+
+  await pty.write('BYEBYE\r\n');
+  await b.waitFor('006BYEBYE');
+  await b.waitClosed();
+  t.pass('BYEBYE from the device reaches a client, which is then closed');
+
+  const bad = await TestClient.connect(port);
+  t.teardown(() => bad.close());
+  bad.send('x05hello');
+  await bad.waitClosed();
+  t.match(bad.text, /malformed message/, 'a malformed prefix gets a notice and the connection closed');
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(pty.takeBuffered().length, 0, 'nothing was forwarded from it');
+});
+
+t.test('UDP request mode: each peer gets its own reply; an oversized datagram is refused', async (t) => {
+  const dir = t.testdir();
+  const tcpPort = await freePort();
+  const udpPort = await freePort();
+  const d = await startDaemon(
+    dir,
+    yaml('sim:labbox', [{ name: 'lab', port: tcpPort }], {
+      udp: [{ name: 'udp', port: udpPort, extra: 'mode: request\nreplyQuietMs: 50' }],
+      lines: 'maxLineBytes: 64',
+    }),
+  );
+  t.teardown(() => d.stop());
+  const peers = [createSocket('udp4'), createSocket('udp4'), createSocket('udp4')];
+  t.teardown(() => peers.forEach((p) => p.close()));
+  const replies = peers.map((p) => new Promise<string>((resolve) => p.once('message', (m) => resolve(m.toString()))));
+  peers.forEach((p, i) => p.send(`echo peer ${i}\n`, udpPort, '127.0.0.1'));
+  t.same(await Promise.all(replies), ['peer 0\r\n', 'peer 1\r\n', 'peer 2\r\n'], 'each peer got exactly its own answer');
+
+  const big = new Promise<string>((resolve) => peers[0]!.once('message', (m) => resolve(m.toString())));
+  peers[0]!.send(Buffer.alloc(100, 0x61), udpPort, '127.0.0.1');
+  t.match(await big, /^! datagram refused: 100 bytes, the limit is 64/);
+});
+
+t.test('a slow client that catches up is told once how many lines it missed', { skip: noPty }, async (t) => {
+  const dir = t.testdir();
+  const pty = PtyPair.open(join(dir, 'ttyLAB'));
+  t.teardown(() => pty.close());
+  const port = await freePort();
+  // The ring is large enough not to lap during the test (so the paused client is never closed as stalled),
+  // and the data far exceeds what loopback socket buffers absorb (a few MB), so the client really falls behind.
+  const d = await startDaemon(dir, yaml(pty.linkPath, [{ name: 'lab', port, extra: 'clientBufferBytes: 4096' }], { lines: 'ringBytes: 33554432' }));
+  t.teardown(() => d.stop());
+  await d.notify.waitFor((m) => /device open/.test(m.STATUS ?? ''), 5000);
+  const slow = await TestClient.connect(port);
+  t.teardown(() => slow.close());
+  await clientsCounted(d, 'lab', 1);
+  slow.socket.pause();
+  const total = 200_000;
+  const block: string[] = [];
+  for (let i = 0; i < total; i++) {
+    block.push(`n${i} ${'y'.repeat(50)}\r\n`);
+    if (block.length === 2000) {
+      await pty.write(block.join(''));
+      block.length = 0;
+    }
+  }
+  await new Promise((r) => setTimeout(r, 300));
+  slow.socket.resume();
+  await slow.waitFor('! missed', 10_000);
+  await pty.write('after\r\n');
+  await slow.waitFor('after\r\n', 10_000);
+  t.pass('once caught up, the client gets new lines again');
+  const notices = slow.text.match(/! missed (\d+) lines/g) ?? [];
+  t.ok(notices.length >= 1 && notices.length <= 4, `told when it caught up, at most every 2 s, not once per skip: ${notices.join(', ')}`);
+  const missed = notices.reduce((n, s) => n + Number(/\d+/.exec(s)![0]), 0);
+  const got = slow.text.split('\r\n').filter((l) => /^n\d+ y+$/.test(l)).length;
+  t.equal(got + missed, total, `received ${got} + told missed ${missed} = sent ${total}: nothing unaccounted`);
+});
