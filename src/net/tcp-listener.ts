@@ -40,7 +40,7 @@ export class TcpListener {
   }
 
   listen(): Promise<void> {
-    const server = createServer({ pauseOnConnect: false, noDelay: true }, (socket) => this.accept(socket));
+    const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
     this.server = server;
     return new Promise((resolve, reject) => {
       server.once('error', reject);

@@ -56,6 +56,8 @@ export class TcpSession implements Consumer, MonitorSink {
   private idleTimer: Disposer | null = null;
   private lastInputAt: number;
   private toldReadOnly = false;
+  private inputEnded = false;
+  private pendingRequests = 0;
   private readonly closeOn: Buffer | null;
   private readonly onBatchWritten = (): void => this.batchWritten();
   readonly stats = { linesOut: 0, bytesOut: 0, lost: 0, linesIn: 0, refused: 0 };
@@ -75,7 +77,12 @@ export class TcpSession implements Consumer, MonitorSink {
 
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onInput(chunk));
-    socket.on('end', () => this.close('client closed'));
+    // The server allows half-open connections: a client that sends `id` and then EOF (nc -N, a script) still
+    // gets its reply before the connection closes.
+    socket.on('end', () => {
+      this.inputEnded = true;
+      if (this.pendingRequests === 0) this.close('client closed');
+    });
     socket.on('error', (err) => this.destroy(`socket error: ${err.message}`));
     socket.on('close', () => this.finish());
     if (cfg.mode === 'monitor') ctx.bridge.addMonitor(this);
@@ -129,6 +136,10 @@ export class TcpSession implements Consumer, MonitorSink {
 
   private flush(): void {
     if (this.state === 'CLOSED') return;
+    if (this.state === 'CLOSING') {
+      if (!this.inFlight) this.socket.end();
+      return;
+    }
     const ring = this.ctx.bridge.ring;
     const limit = this.ctx.config.clientBufferBytes;
     let s = ring.next(this.cursor);
@@ -312,8 +323,9 @@ export class TcpSession implements Consumer, MonitorSink {
             owner: this.tag,
             timing: cfg,
             finished: (r: { lines: number; timedOut: boolean; sent: boolean }) => {
+              this.pendingRequests--;
               if (r.timedOut) this.notice(`no reply from the device within ${cfg.requestTimeoutMs} ms`);
-              if (cfg.closeAfterReply && this.state === 'OPEN') {
+              if ((cfg.closeAfterReply || (this.inputEnded && this.pendingRequests === 0)) && this.state === 'OPEN') {
                 this.closeAtSeq = this.ctx.bridge.ring.endSeq;
                 this.flush();
                 this.maybeCloseAfterOutput();
@@ -322,6 +334,7 @@ export class TcpSession implements Consumer, MonitorSink {
           }
         : undefined;
     const result = this.ctx.bridge.submit(line, { source: this.source, from: this.peer, raw, ...(request ? { request } : {}) });
+    if (request && result === 'queued') this.pendingRequests++;
     if (result === 'full') {
       this.stats.refused++;
       this.notice(`line refused: the device queue is full${this.deviceAway ? ' (the device is away)' : ''}`);

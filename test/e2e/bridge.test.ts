@@ -399,3 +399,15 @@ t.test('a slow client that catches up is told once how many lines it missed', { 
   const got = slow.text.split('\r\n').filter((l) => /^n\d+ y+$/.test(l)).length;
   t.equal(got + missed, total, `received ${got} + told missed ${missed} = sent ${total}: nothing unaccounted`);
 });
+
+t.test('request mode: a client that sends its line and then EOF (nc -N, a script) still gets its reply', async (t) => {
+  const dir = t.testdir();
+  const port = await freePort();
+  const d = await startDaemon(dir, yaml('sim:labbox', [{ name: 'class', port, extra: 'mode: request\nreplyQuietMs: 50' }]));
+  t.teardown(() => d.stop());
+  const c = await TestClient.connect(port);
+  t.teardown(() => c.close());
+  c.socket.end('id\n');
+  await c.waitClosed();
+  t.equal(c.text, '6510500000\r\n', 'the reply came, then the gateway closed');
+});
