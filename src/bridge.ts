@@ -101,6 +101,11 @@ export class Bridge {
     this.link = link;
   }
 
+  /** The device link as clients should hear of it when they connect. */
+  get deviceLink(): { state: LinkState; detail: string } {
+    return this.link ? this.link.reportedState : { state: 'STOPPED', detail: 'no device link' };
+  }
+
   /** Called by the link adapter for every chunk of device bytes. */
   deviceData(chunk: Buffer): void {
     this.ring.push(chunk);

@@ -93,6 +93,9 @@ export class TcpSession implements Consumer, MonitorSink {
   /** Called once the listener counts this client: the banner can say how many are connected. */
   start(): void {
     if (this.ctx.config.banner && this.ctx.config.framing !== 'raw') this.sendText(expandBanner(this.ctx.config.banner, this.ctx), true);
+    // Someone connecting while the box is unplugged is told at once, not left wondering why nothing answers.
+    const link = this.ctx.bridge.deviceLink;
+    if (link.state !== 'OPEN' && link.state !== 'OPENING') this.deviceChanged(link.state, link.detail);
   }
 
   get isOpen(): boolean {

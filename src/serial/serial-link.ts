@@ -69,6 +69,11 @@ export class SerialLink {
     return this.detail;
   }
 
+  /** The last state reported to onState (OPENING is never reported): what people were last told. */
+  get reportedState(): { state: LinkState; detail: string } {
+    return this.reported.state === '' ? { state: 'OPENING', detail: this.detail } : { state: this.reported.state, detail: this.reported.detail };
+  }
+
   get describe(): string {
     return this.opts.target.describe;
   }

@@ -21,7 +21,7 @@ export function describeSettings(cfg: SerialConfig): string {
 }
 
 /** Where the link finds its device: the simulator, a fixed path, or a USB identity looked up on every attempt. */
-export function linkTargetFor(cfg: SerialConfig, labbox: LabBoxConfig, clock: Clock): LinkTarget {
+export function linkTargetFor(cfg: SerialConfig, labbox: LabBoxConfig, clock: Clock, list: () => Promise<PortInfo[]> = listPorts): LinkTarget {
   const settings = settingsOf(cfg);
   if (cfg.path === SIM_LABBOX) {
     return {
@@ -43,7 +43,7 @@ export function linkTargetFor(cfg: SerialConfig, labbox: LabBoxConfig, clock: Cl
   return {
     describe,
     resolve: async () => {
-      const ports = await listPorts();
+      const ports = await list();
       const hit = ports.find(
         (p) =>
           (!m.vendorId || p.vendorId?.toLowerCase() === m.vendorId.toLowerCase()) &&

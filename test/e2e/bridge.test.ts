@@ -411,3 +411,32 @@ t.test('request mode: a client that sends its line and then EOF (nc -N, a script
   await c.waitClosed();
   t.equal(c.text, '6510500000\r\n', 'the reply came, then the gateway closed');
 });
+
+t.test('the device queue is bounded: while the device is away, a line that does not fit is refused and its sender told', { skip: noPty }, async (t) => {
+  const dir = t.testdir();
+  const pty = PtyPair.open(join(dir, 'ttyLAB'));
+  t.teardown(() => pty.close());
+  const port = await freePort();
+  const d = await startDaemon(dir, yaml(pty.linkPath, [{ name: 'lab', port }], { serial: 'writeQueueBytes: 1024', lines: 'maxLineBytes: 100' }));
+  t.teardown(() => d.stop());
+  await d.notify.waitFor((m) => /device open/.test(m.STATUS ?? ''), 5000);
+  pty.unplug();
+  const [a, b] = [await TestClient.connect(port), await TestClient.connect(port)];
+  t.teardown(() => (a.close(), b.close()));
+  await a.waitFor('! device away');
+  const line = 'q'.repeat(90);
+  for (let i = 0; i < 8; i++) a.send(`${line} a${i}\n`);
+  for (let i = 0; i < 8; i++) b.send(`${line} b${i}\n`);
+  await b.waitFor('! line refused: the device queue is full (the device is away)');
+  pty.replug();
+  const received: string[] = [];
+  for (;;) {
+    const got = await deviceLine(pty, 1500).catch(() => null);
+    if (got === null) break;
+    received.push(got.trim().split(' ')[1]!);
+  }
+  const refused = (a.text + b.text).match(/! line refused/g)?.length ?? 0;
+  t.ok(received.length > 0 && received.length < 16, `${received.length} queued lines written when the device came back`);
+  t.equal(received.length + refused, 16, `every line was either written (${received.length}) or refused with a notice (${refused})`);
+  t.same(received.slice(0, 4), ['a0', 'b0', 'a1', 'b1'], 'the two clients took turns');
+});
