@@ -30,12 +30,20 @@ export interface RunningDaemon {
 }
 
 /** Writes `yaml` to dir/config.yaml, starts the daemon on it and waits for READY=1 (never sleeps). */
-export async function startDaemon(dir: string, yaml: string, env: Record<string, string> = {}): Promise<RunningDaemon> {
+export async function startDaemon(
+  dir: string,
+  yaml: string,
+  env: Record<string, string> = {},
+  opts: { wrap?: string[]; beforeSpawn?: (notifyAddress: string) => void } = {},
+): Promise<RunningDaemon> {
   const file = join(dir, 'config.yaml');
   writeFileSync(file, yaml);
   const notify = createNotifyListener();
+  opts.beforeSpawn?.(notify.address);
   let out = '';
-  const child = spawn(process.execPath, [MAIN, '--config', file], {
+  const wrap = opts.wrap ?? [];
+  const [command, ...prefix] = wrap.length > 0 ? wrap : [process.execPath];
+  const child = spawn(command!, [...prefix, ...(wrap.length > 0 ? [process.execPath] : []), MAIN, '--config', file], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NOTIFY_SOCKET: notify.address, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
