@@ -149,6 +149,7 @@ export class Daemon {
     notifier.stopping();
     this.status.update({ phase: 'stopping' });
     log.info('stopping');
+    for (const l of this.tcp.values()) l.stopAccepting();
     const deadline = clock.now() + this.config.shutdown.drainMs;
     while (this.bridge.pendingWrites > 0 && this.link.state === 'OPEN' && clock.now() < deadline) {
       await new Promise<void>((resolve) => clock.setTimeout(resolve, 10));

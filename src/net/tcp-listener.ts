@@ -24,6 +24,7 @@ export interface TcpListenerContext {
  */
 export class TcpListener {
   private server: Server | null = null;
+  private serverClosed: Promise<void> = Promise.resolve();
   readonly sessions = new Set<TcpSession>();
   private readonly allow: AllowList;
   readonly stats = { accepted: 0, refused: 0 };
@@ -58,11 +59,17 @@ export class TcpListener {
     return addr && typeof addr === 'object' ? addr.port : this.config.port;
   }
 
-  /** Stops accepting; `notice` goes to each client, which gets a moment to take its last bytes. */
-  async close(notice?: string): Promise<void> {
+  /** New connections are refused from now on; connected clients stay (shutdown drains before closing them). */
+  stopAccepting(): void {
     const server = this.server;
     this.server = null;
-    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    if (server) this.serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** Stops accepting; `notice` goes to each client, which gets a moment to take its last bytes. */
+  async close(notice?: string): Promise<void> {
+    this.stopAccepting();
+    const closed = this.serverClosed;
     for (const s of [...this.sessions]) {
       if (notice) s.notice(notice);
       s.close('listener closed');
