@@ -66,7 +66,7 @@ t.test('install into a scratch root, upgrade keeping the config, uninstall, purg
   const unit = read(join(root, 'etc/systemd/system/serial-gateway.service'));
   const unitSource = read(join(repo, 'systemd/serial-gateway.service'));
   t.equal(unit, unitSource.replace('ExecStart=/usr/bin/node ', `ExecStart=${node} `), 'unit with the node path');
-  const execStart = `ExecStart=${node} /opt/serial-gateway/dist/src/main.js --config /etc/serial-gateway/config.yaml`;
+  const execStart = `ExecStart=${node} --max-semi-space-size=1 /opt/serial-gateway/dist/src/main.js --config /etc/serial-gateway/config.yaml`;
   t.ok(unit.split('\n').includes(execStart), execStart);
   t.equal(read(join(root, 'etc/serial-gateway/config.yaml')), 'serial:\n  path: /dev/labbox\n');
   t.equal(
