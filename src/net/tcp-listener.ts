@@ -18,6 +18,9 @@ export interface TcpListenerContext {
   changed(): void;
 }
 
+/** How long a client refused as busy may take to read its refusal line before its connection is dropped. */
+const BUSY_LINGER_MS = 2000;
+
 /**
  * One configured TCP port. Access is decided before any byte is read: an address outside `allow` is closed at
  * once; past `maxClients` or `maxClientsPerAddress` a client gets one refusal line and is closed.
@@ -100,6 +103,12 @@ export class TcpListener {
       socket.on('error', () => {});
       if (cfg.notices && cfg.framing !== 'raw') socket.end(`! busy: ${why}\r\n`);
       else socket.end();
+      // Read and discard what the client sent: a socket never read never sees the client's FIN, so it stayed
+      // open for good (an fd per refusal, and server.close() and SIGTERM waited forever). A client that keeps
+      // the connection open anyway is cut off after BUSY_LINGER_MS.
+      socket.resume();
+      const linger = this.ctx.clock.setTimeout(() => socket.destroy(), BUSY_LINGER_MS);
+      socket.once('close', linger);
       this.ctx.refused();
       return;
     }

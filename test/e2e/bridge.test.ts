@@ -82,7 +82,7 @@ t.test('a device on a real pty: fan-out to every client, client lines reach the 
   const a = await TestClient.connect(port);
   const b = await TestClient.connect(port);
   t.teardown(() => (a.close(), b.close()));
-  await d.notify.waitFor((m) => /device open/.test(m.STATUS ?? ''), 5000);
+  await d.notify.waitFor((m) => /device open /.test(m.STATUS ?? ''), 5000);
   await clientsCounted(d, 'lab', 2);
 
   await pty.write('hello\r\n');
@@ -128,7 +128,7 @@ t.test('request mode: thirty clients typing at once each get exactly their own a
     yaml(pty.linkPath, [{ name: 'class', port, extra: 'mode: request\nreplyQuietMs: 50\nrequestTimeoutMs: 2000\nmaxClients: 64' }]),
   );
   t.teardown(() => d.stop());
-  await d.notify.waitFor((m) => /device open/.test(m.STATUS ?? ''), 5000);
+  await d.notify.waitFor((m) => /device open /.test(m.STATUS ?? ''), 5000);
 
   // The device answers "id N" with "student N", a little later, as a real box would.
   let answered = 0;
@@ -166,7 +166,7 @@ t.test('unplug and replug: clients stay connected, are told, and traffic resumes
   const port = await freePort();
   const d = await startDaemon(dir, yaml(pty.linkPath, [{ name: 'lab', port }]));
   t.teardown(() => d.stop());
-  await d.notify.waitFor((m) => /device open/.test(m.STATUS ?? ''), 5000);
+  await d.notify.waitFor((m) => /device open /.test(m.STATUS ?? ''), 5000);
   const c = await TestClient.connect(port);
   t.teardown(() => c.close());
   await clientsCounted(d, 'lab', 1);
@@ -193,7 +193,7 @@ t.test('a stalled client never slows the others; its backlog is bounded and coun
   const port = await freePort();
   const d = await startDaemon(dir, yaml(pty.linkPath, [{ name: 'lab', port, extra: 'clientBufferBytes: 65536' }], { lines: 'ringBytes: 1048576' }));
   t.teardown(() => d.stop());
-  await d.notify.waitFor((m) => /device open/.test(m.STATUS ?? ''), 5000);
+  await d.notify.waitFor((m) => /device open /.test(m.STATUS ?? ''), 5000);
 
   const stalled = await TestClient.connect(port);
   stalled.socket.pause(); // never reads
@@ -309,7 +309,7 @@ t.test('the chat lab: length-prefixed messages both ways, closeOn BYEBYE from ei
   const port = await freePort();
   const d = await startDaemon(dir, yaml(pty.linkPath, [{ name: 'chat', port, extra: 'framing: length-prefixed\ntelnet: off\ncloseOn: BYEBYE' }]));
   t.teardown(() => d.stop());
-  await d.notify.waitFor((m) => /device open/.test(m.STATUS ?? ''), 5000);
+  await d.notify.waitFor((m) => /device open /.test(m.STATUS ?? ''), 5000);
   const a = await TestClient.connect(port);
   const b = await TestClient.connect(port);
   t.teardown(() => (a.close(), b.close()));
@@ -373,7 +373,7 @@ t.test('a slow client that catches up is told once how many lines it missed', { 
   // and the data far exceeds what loopback socket buffers absorb (a few MB), so the client really falls behind.
   const d = await startDaemon(dir, yaml(pty.linkPath, [{ name: 'lab', port, extra: 'clientBufferBytes: 4096' }], { lines: 'ringBytes: 33554432' }));
   t.teardown(() => d.stop());
-  await d.notify.waitFor((m) => /device open/.test(m.STATUS ?? ''), 5000);
+  await d.notify.waitFor((m) => /device open /.test(m.STATUS ?? ''), 5000);
   const slow = await TestClient.connect(port);
   t.teardown(() => slow.close());
   await clientsCounted(d, 'lab', 1);
@@ -425,7 +425,7 @@ t.test('the device queue is bounded: while the device is away, a line that does 
   const port = await freePort();
   const d = await startDaemon(dir, yaml(pty.linkPath, [{ name: 'lab', port }], { serial: 'writeQueueBytes: 1024', lines: 'maxLineBytes: 100' }));
   t.teardown(() => d.stop());
-  await d.notify.waitFor((m) => /device open/.test(m.STATUS ?? ''), 5000);
+  await d.notify.waitFor((m) => /device open /.test(m.STATUS ?? ''), 5000);
   pty.unplug();
   const [a, b] = [await TestClient.connect(port), await TestClient.connect(port)];
   t.teardown(() => (a.close(), b.close()));

@@ -124,7 +124,7 @@ t.test('SIGTERM writes out queued device lines first', { skip: noPty }, async (t
   const other = await freePort();
   const d = await startDaemon(dir, config({ device: pty.linkPath, lab, other }));
   t.teardown(() => d.stop('SIGKILL'));
-  await d.notify.waitFor((m) => /device open/.test(m.STATUS ?? ''), 5000);
+  await d.notify.waitFor((m) => /device open /.test(m.STATUS ?? ''), 5000);
   const c = await TestClient.connect(lab);
   t.teardown(() => c.close());
   pty.pauseReading(); // the device is busy: lines pile up in the gateway's queue

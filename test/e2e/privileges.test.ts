@@ -50,8 +50,8 @@ t.test('as an unprivileged user in group dialout the daemon opens the device; wi
   const asUser = (groups: string) => ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, groups, '--inh-caps=-all', '--no-new-privs'];
 
   const d = await startDaemon(dir, yaml, {}, { wrap: asUser(`--groups=${gid}`), beforeSpawn: openNotify });
-  const st = await d.notify.waitFor((m) => /device open/.test(m.STATUS ?? ''), 5000);
-  t.match(st.STATUS, /device open/, 'uid nobody + group dialout opened the serial device');
+  const st = await d.notify.waitFor((m) => /device open /.test(m.STATUS ?? ''), 5000);
+  t.match(st.STATUS, /device open /, 'uid nobody + group dialout opened the serial device');
   t.equal(Number(readFileSync(`/proc/${d.child.pid}/status`, 'utf8').match(/Uid:\s+(\d+)/)![1]), NOBODY, 'and really runs as nobody');
   const c = await TestClient.connect(port);
   await d.notify.waitFor((m) => /lab 1/.test(m.STATUS ?? ''), 5000);
