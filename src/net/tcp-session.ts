@@ -55,11 +55,18 @@ export class TcpSession implements Consumer, MonitorSink {
   private readonly prefixed: LengthPrefixDecoder | null;
   private idleTimer: Disposer | null = null;
   private lastInputAt: number;
+  private inputPaused = false;
+  /** Input read before the device queue paused this client, framed once it resumes. */
+  private readonly held: Buffer[] = [];
   private toldReadOnly = false;
   private inputEnded = false;
   private pendingRequests = 0;
   private readonly closeOn: Buffer | null;
   private readonly onBatchWritten = (): void => this.batchWritten();
+  private readonly onFramedLine = (line: Buffer): void => this.onLine(line);
+  private readonly onTooLong = (dropped: number): void => {
+    this.notice(`line too long (${dropped} bytes, the limit is ${this.ctx.maxLineBytes}): discarded`);
+  };
   readonly stats = { linesOut: 0, bytesOut: 0, lost: 0, linesIn: 0, refused: 0 };
 
   constructor(
@@ -102,12 +109,26 @@ export class TcpSession implements Consumer, MonitorSink {
     return this.state === 'OPEN';
   }
 
-  /** WriteSource: the device queue holds this client's share; stop reading its socket (TCP backpressure). */
+  /**
+   * WriteSource: the device queue holds this client's share; stop reading its socket (TCP backpressure), and
+   * stop framing the chunk already read: its remaining lines wait in `held` (at most that one chunk), or one
+   * 64 KiB paste would overrun the share and fill the whole device queue, and classmates' lines would be refused.
+   */
   readonly source = {
     id: this.tag,
-    pause: () => this.socket.pause(),
+    pause: () => {
+      this.inputPaused = true;
+      this.socket.pause();
+    },
     resume: () => {
-      if (this.state === 'OPEN') this.socket.resume();
+      this.inputPaused = false;
+      // Called from inside the queue's take(), while the bridge is between taking a line and writing it: the
+      // held lines are submitted after that, not re-entrantly.
+      queueMicrotask(() => {
+        if (this.state !== 'OPEN' || this.inputPaused) return;
+        this.drainHeld();
+        if (!this.inputPaused) this.socket.resume();
+      });
     },
   };
 
@@ -132,9 +153,13 @@ export class TcpSession implements Consumer, MonitorSink {
       return;
     }
     // A copy is fine here: monitors are few, and the client's buffer is reused.
-    this.socket.write(`[${from}] `);
-    this.socket.write(Buffer.from(line));
-    this.socket.write(CRLF);
+    const text = Buffer.concat([Buffer.from(`[${from}] `), line]);
+    if (this.ctx.config.framing === 'length-prefixed') {
+      for (const part of encodeLengthPrefix(text, this.ctx.config.lengthDigits)) this.socket.write(part);
+    } else {
+      this.socket.write(text);
+      this.socket.write(CRLF);
+    }
   }
 
   private flush(): void {
@@ -269,7 +294,6 @@ export class TcpSession implements Consumer, MonitorSink {
 
   private onInput(chunk: Buffer): void {
     if (this.state !== 'OPEN') return;
-    this.lastInputAt = this.ctx.clock.now();
     if (this.telnet) {
       this.telnet.decode(
         chunk,
@@ -282,13 +306,29 @@ export class TcpSession implements Consumer, MonitorSink {
   }
 
   private onData(data: Buffer): void {
-    if (this.framer) {
-      this.framer.push(
-        data,
-        (line) => this.onLine(line),
-        (dropped) => this.notice(`line too long (${dropped} bytes, the limit is ${this.ctx.maxLineBytes}): discarded`),
-      );
-    } else if (this.prefixed) {
+    if (this.inputPaused || this.held.length > 0) {
+      this.held.push(data);
+      return;
+    }
+    const rest = this.frameUntilPaused(data);
+    if (rest) this.held.push(rest);
+  }
+
+  private drainHeld(): void {
+    while (this.held.length > 0 && !this.inputPaused && this.state === 'OPEN') {
+      const rest = this.frameUntilPaused(this.held[0]!);
+      if (rest) this.held[0] = rest;
+      else this.held.shift();
+    }
+  }
+
+  /**
+   * Frames `data` one line (raw: one maxLineBytes piece) at a time and stops once the device queue pauses this
+   * client; returns what is left, or null. Line ends are found with indexOf, each position searched once.
+   */
+  private frameUntilPaused(data: Buffer): Buffer | null {
+    const framer = this.framer;
+    if (this.prefixed) {
       this.prefixed.push(
         data,
         (message) => this.onLine(message),
@@ -297,16 +337,36 @@ export class TcpSession implements Consumer, MonitorSink {
           this.close('malformed length prefix');
         },
       );
-    } else {
-      // raw framing: bytes go on as they came, bounded by the device queue like any line.
-      for (let i = 0; i < data.length; i += this.ctx.maxLineBytes) {
-        this.submit(data.subarray(i, i + this.ctx.maxLineBytes), true);
-      }
+      return null;
     }
+    let at = 0;
+    let lf = -2;
+    let cr = -2;
+    while (at < data.length) {
+      if (this.inputPaused) return data.subarray(at);
+      let end: number;
+      if (framer) {
+        if (lf !== -1 && lf < at) lf = data.indexOf(0x0a, at);
+        if (cr !== -1 && cr < at) cr = data.indexOf(0x0d, at);
+        const next = lf < 0 ? cr : cr < 0 ? lf : Math.min(lf, cr);
+        end = next < 0 ? data.length : next + 1;
+        framer.push(data.subarray(at, end), this.onFramedLine, this.onTooLong);
+      } else {
+        // raw framing: bytes go on as they came, bounded by the device queue like any line.
+        end = Math.min(data.length, at + this.ctx.maxLineBytes);
+        this.lastInputAt = this.ctx.clock.now();
+        this.submit(data.subarray(at, end), true);
+      }
+      at = end;
+    }
+    return null;
   }
 
   private onLine(line: Buffer): void {
     if (this.state !== 'OPEN') return;
+    // Only a complete line is activity for idleTimeoutMs: a trickle of bytes that never ends a line (slowloris)
+    // reaches nobody and must not hold a slot forever.
+    this.lastInputAt = this.ctx.clock.now();
     const cfg = this.ctx.config;
     if (cfg.mode === 'monitor') {
       if (!this.toldReadOnly) this.notice('this listener is read-only: nothing you type reaches the device');
@@ -320,6 +380,8 @@ export class TcpSession implements Consumer, MonitorSink {
 
   private submit(line: Buffer, raw: boolean): void {
     const cfg = this.ctx.config;
+    // Every way to the device passes here: raw framing skips onLine, so a raw monitor wrote to the device.
+    if (cfg.mode === 'monitor') return;
     const request =
       cfg.mode === 'request' && !raw
         ? {
@@ -348,7 +410,7 @@ export class TcpSession implements Consumer, MonitorSink {
 
   /** A gateway message: one line starting with `!` (length-prefixed on such listeners; never on raw ones). */
   notice(text: string): boolean {
-    if (!this.ctx.config.notices || this.ctx.config.framing === 'raw' || this.state === 'CLOSED') return false;
+    if (!this.ctx.config.notices || this.ctx.config.framing === 'raw' || this.state !== 'OPEN') return false;
     return this.sendText(`! ${text}`, false);
   }
 

@@ -22,6 +22,7 @@ export function openSerialPort(path: string, settings: SerialSettings, handlers:
   let opened = false;
   let closed = false;
   let pending: ((err: Error | null) => void) | null = null;
+  let hungUp: DevicePortError | null = null;
 
   const finish = (err: DevicePortError | null): void => {
     if (closed) return;
@@ -34,7 +35,7 @@ export function openSerialPort(path: string, settings: SerialSettings, handlers:
 
   port.on('data', (chunk: Buffer) => handlers.onData(chunk));
   port.on('close', (err: DevicePortError | null) => {
-    finish(err ? Object.assign(err, { disconnected: err.disconnected ?? true }) : null);
+    finish(err ? Object.assign(err, { disconnected: err.disconnected ?? true }) : hungUp);
   });
   // serialport reports read/write faults as 'error' and closes on disconnect itself; an error without a
   // close still means the port is unusable, so it is closed and reported as gone.
@@ -53,6 +54,12 @@ export function openSerialPort(path: string, settings: SerialSettings, handlers:
             reject(withCode(err));
           } else {
             opened = true;
+            watchHangUp(port, () => {
+              if (closed || hungUp) return;
+              hungUp = Object.assign(new Error('hung up'), { disconnected: true });
+              if (port.isOpen) port.close(() => finish(hungUp));
+              else finish(hungUp);
+            });
             resolve();
           }
         });
@@ -84,6 +91,22 @@ export function openSerialPort(path: string, settings: SerialSettings, handlers:
       else finish(null);
     },
   };
+}
+
+/**
+ * bindings-cpp#162: a hang-up that lands between two reads makes serialport retry a 0-byte read forever (a busy
+ * thread-pool thread and a promise chain that grows without end: 2 GB of RSS in ten minutes, seen in reliability
+ * case 1) and never emit 'close'; the path may exist again by then (the device came back), so no presence check
+ * notices. A hung-up tty stays hung up, so watching its fd for the hang-up ourselves catches it wherever it lands.
+ * There is no public hook: this reaches into bindings-cpp's poller, which closing the port stops (a `canceled`
+ * event, ignored).
+ */
+function watchHangUp(port: SerialPort, onHangUp: () => void): void {
+  type Poller = { once(event: 'disconnect', cb: (err: DevicePortError | null) => void): unknown };
+  const poller = (port as unknown as { port?: { poller?: Poller } }).port?.poller;
+  poller?.once('disconnect', (err) => {
+    if (!err?.canceled) onHangUp();
+  });
 }
 
 /** serialport's open errors carry the errno only in the message ("Error: No such file or directory, cannot open"). */
