@@ -112,6 +112,7 @@ export class Bridge {
   }
 
   deviceState(state: LinkState, detail: string): void {
+    if (state !== 'OPEN') this.ring.endLine();
     for (const c of this.consumers) c.deviceChanged(state, detail);
     if (state === 'OPEN') this.pump();
   }

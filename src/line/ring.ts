@@ -233,6 +233,20 @@ export class LineRing {
     return true;
   }
 
+  /**
+   * The device went away mid-line: what arrived of the line is delivered now (a PARTIAL record, nothing lost) and
+   * the next byte starts a new line, not a continuation of a sentence the device never finished.
+   */
+  endLine(): void {
+    const len = this.writeOff - this.lineStart;
+    if (len > 0) {
+      this.emit(len, 0, RecordFlag.PARTIAL);
+      this.onRecords?.();
+    }
+    this.continuing = false;
+    this.crEnded = false;
+  }
+
   /** Stops the idle timer; the ring keeps its contents. */
   dispose(): void {
     this.idleTimer?.();

@@ -60,6 +60,8 @@ export class TcpSession implements Consumer, MonitorSink {
   private readonly held: Buffer[] = [];
   private toldReadOnly = false;
   private inputEnded = false;
+  /** The last device bytes written to this client did not end a line. */
+  private midLine = false;
   private pendingRequests = 0;
   private readonly closeOn: Buffer | null;
   private readonly onBatchWritten = (): void => this.batchWritten();
@@ -226,6 +228,8 @@ export class TcpSession implements Consumer, MonitorSink {
       }
     }
     if (last) {
+      // A notice must not be glued to a prompt or to a line cut short by an unplug.
+      this.midLine = framing !== 'length-prefixed' && last.length > 0 && last[last.length - 1] !== 0x0a && last[last.length - 1] !== 0x0d;
       this.inFlight = true;
       this.stats.bytesOut += bytes;
       socket.write(last, this.onBatchWritten);
@@ -421,6 +425,8 @@ export class TcpSession implements Consumer, MonitorSink {
     if (this.ctx.config.framing === 'length-prefixed') {
       for (const part of encodeLengthPrefix(body, this.ctx.config.lengthDigits)) this.socket.write(part);
     } else {
+      if (this.midLine) this.socket.write(CRLF);
+      this.midLine = false;
       this.socket.write(body);
       this.socket.write(CRLF);
     }

@@ -279,3 +279,17 @@ t.test('the record table is bounded too: tiny lines evict the oldest when slots 
   t.equal(cursor.takeLost(), 20);
   t.end();
 });
+
+t.test('endLine: a line cut short by an unplug is delivered, and the next byte starts a new line', (t) => {
+  const { ring, recs, push } = capture({ idleFlushMs: 0 });
+  push('half a sent');
+  ring.endLine();
+  push('fresh\r\n');
+  t.same(recs, [
+    { content: 'half a sent', term: '', flags: RecordFlag.PARTIAL },
+    { content: 'fresh', term: '\r\n', flags: 0 },
+  ], 'no CONTINUATION: the device never finished that sentence');
+  ring.endLine();
+  t.equal(recs.length, 2, 'nothing pending: nothing delivered');
+  t.end();
+});

@@ -292,6 +292,12 @@ class Tally {
         if (n[2] !== undefined) this.missed += Number(n[2]);
         continue;
       }
+      // The piece of a line cut by an unplug: the gateway delivers it as it got it (and puts the next notice on a
+      // line of its own); it is no line the device finished, so it is not counted as one.
+      if (/^L\d{8} x{0,39}$/.test(line)) {
+        this.partials++;
+        continue;
+      }
       const m = LINE.exec(line);
       let seq: number;
       if (m) {
