@@ -229,7 +229,8 @@ export class TcpSession implements Consumer, MonitorSink {
     }
     if (last) {
       // A notice must not be glued to a prompt or to a line cut short by an unplug.
-      this.midLine = framing !== 'length-prefixed' && last.length > 0 && last[last.length - 1] !== 0x0a && last[last.length - 1] !== 0x0d;
+      // (LF is what ends a line for nc, terminals and scripts alike; a lone CR does not.)
+      this.midLine = framing !== 'length-prefixed' && last.length > 0 && last[last.length - 1] !== 0x0a;
       this.inFlight = true;
       this.stats.bytesOut += bytes;
       socket.write(last, this.onBatchWritten);

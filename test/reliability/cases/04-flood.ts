@@ -245,8 +245,13 @@ function ptyCapacity(link: string): number {
     closeSync(fd);
     cal.close();
   }
-  return total;
+  // A burst of writes fills the tty's flip buffers faster than the kernel's work queue moves bytes on into the
+  // line discipline's 4 KiB read buffer; written one line at a time (as the gateway writes) both fill. So the
+  // burst measures up to N_TTY_BUF_SIZE (4096) bytes less than the pty really holds while the gateway writes.
+  return total + N_TTY_BUF_SIZE;
 }
+
+const N_TTY_BUF_SIZE = 4096;
 
 function config(link: string, port: number): string {
   return `serial:
