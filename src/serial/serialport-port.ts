@@ -1,3 +1,4 @@
+import { readSync } from 'node:fs';
 import { SerialPort } from 'serialport';
 import type { DevicePort, DevicePortError, DevicePortHandlers, SerialSettings } from './device-port.js';
 
@@ -33,7 +34,6 @@ export function openSerialPort(path: string, settings: SerialSettings, handlers:
     if (opened) handlers.onClose(err);
   };
 
-  port.on('data', (chunk: Buffer) => handlers.onData(chunk));
   port.on('close', (err: DevicePortError | null) => {
     finish(err ? Object.assign(err, { disconnected: err.disconnected ?? true }) : hungUp);
   });
@@ -54,12 +54,16 @@ export function openSerialPort(path: string, settings: SerialSettings, handlers:
             reject(withCode(err));
           } else {
             opened = true;
-            watchHangUp(port, () => {
+            const hangUp = (why: string): void => {
               if (closed || hungUp) return;
-              hungUp = Object.assign(new Error('hung up'), { disconnected: true });
+              hungUp = Object.assign(new Error(why), { disconnected: true });
               if (port.isOpen) port.close(() => finish(hungUp));
               else finish(hungUp);
-            });
+            };
+            // Armed in this order: each arming of bindings-cpp's poller replaces the events it watches until
+            // one fires, and the reader must be the one left watching.
+            watchHangUp(port, () => hangUp('hung up'));
+            if (!readDirectly(port, handlers, () => closed, hangUp)) port.on('data', (chunk: Buffer) => handlers.onData(chunk));
             resolve();
           }
         });
@@ -107,6 +111,59 @@ function watchHangUp(port: SerialPort, onHangUp: () => void): void {
   poller?.once('disconnect', (err) => {
     if (!err?.canceled) onHangUp();
   });
+}
+
+interface BindingInternals {
+  fd?: number;
+  poller?: { once(event: 'readable', cb: (err: DevicePortError | null) => void): unknown };
+}
+
+const READ_BUFFER_BYTES = 64 * 1024;
+const READS_PER_WAKEUP = 16;
+
+/**
+ * Reads the device without serialport's stream: when bindings-cpp's poller says the fd is readable, read it
+ * directly until it would block (at most 16 reads into one 64 KiB buffer) and hand the bytes over in one call.
+ * serialport's own path does an `fs.read` on the thread pool per chunk (a pty gives at most ~4 KB), which
+ * profiles of `npm run bench` showed as the gateway's main cost: the main thread sat idle waiting for
+ * thread-pool round trips. This path measured 3-4x the throughput at a third of the CPU per MB, and it sees a
+ * hang-up (EIO, or a read of 0) wherever it lands (bindings-cpp#162). Falls back to serialport's 'data' events
+ * (returns false) if the binding's internals are not as expected.
+ */
+function readDirectly(port: SerialPort, handlers: DevicePortHandlers, isClosed: () => boolean, hangUp: (why: string) => void): boolean {
+  const binding = (port as unknown as { port?: BindingInternals }).port;
+  const fd = binding?.fd;
+  const poller = binding?.poller;
+  if (typeof fd !== 'number' || !poller || typeof poller.once !== 'function') return false;
+  // The chunk handed to onData is only valid during the call (the DevicePort contract): the ring copies it.
+  const buf = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+  const onReadable = (err: DevicePortError | null): void => {
+    if (isClosed()) return;
+    if (err) {
+      if (!err.canceled) hangUp(err.message);
+      return;
+    }
+    let got = 0;
+    let gone = '';
+    try {
+      for (let i = 0; i < READS_PER_WAKEUP && got < READ_BUFFER_BYTES; i++) {
+        const n = readSync(fd, buf, got, READ_BUFFER_BYTES - got, null);
+        if (n === 0) {
+          gone = 'end of file';
+          break;
+        }
+        got += n;
+      }
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK' && code !== 'EINTR') gone = (e as Error).message;
+    }
+    if (got > 0) handlers.onData(buf.subarray(0, got));
+    if (gone) hangUp(gone);
+    else if (!isClosed()) poller.once('readable', onReadable);
+  };
+  poller.once('readable', onReadable);
+  return true;
 }
 
 /** serialport's open errors carry the errno only in the message ("Error: No such file or directory, cannot open"). */
