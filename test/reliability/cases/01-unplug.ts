@@ -143,6 +143,7 @@ async function run(scale: Scale, dir: string): Promise<CaseResult> {
     });
     const joined = clients.reduce((n, c) => n + c.joined, 0);
     const partials = clients.reduce((n, c) => n + c.partials, 0);
+    const glued = clients.reduce((n, c) => n + c.glued, 0);
     r.notes.push(
       `device wrote ${device.written} whole lines (${device.rejected} writes cut by an unplug); the gateway read ${gatewayIn}; the other ` +
         `${device.written - gatewayIn} were in the pty's kernel buffer when it was pulled, or written before the gateway reopened it (open flushes input)`,
@@ -150,10 +151,12 @@ async function run(scale: Scale, dir: string): Promise<CaseResult> {
     r.notes.push(
       `reconnect (replug -> \`! device back\`) ms: ${reconnects.map((x) => x.toFixed(0)).join(' ')}`,
     );
-    r.notes.push(
-      `${device.halfLines} unplugs came mid-sentence; summed over ${CLIENTS} clients, the cut line's piece arrived glued to the next notice ${partials} times and to the ` +
-        `next device line ${joined} times (the gateway delivers a cut line as far as it got, with no terminator of its own)`,
-    );
+    r.checks.push({
+      ok: glued === 0 && joined === 0,
+      what:
+        `${device.halfLines} unplugs came mid-sentence; summed over ${CLIENTS} clients the cut line's piece arrived as a line of its own ` +
+        `${partials} times, glued to the next notice ${glued} times and to the next device line ${joined} times`,
+    });
     r.notes.push(`daemon RSS ${(rssBefore / 1e6).toFixed(1)} MB before the unplugs, ${(rssOf(pid) / 1e6).toFixed(1)} MB after`);
     return r;
   } finally {
@@ -245,6 +248,7 @@ class Tally {
   missed = 0;
   joined = 0;
   partials = 0;
+  glued = 0;
   closed = false;
   lastDataAt = performance.now();
   readonly backAt: number[] = [];
@@ -287,7 +291,7 @@ class Tally {
       const n = NOTICE.exec(line);
       if (n) {
         // A piece of a line cut by an unplug is followed on the wire by the next notice.
-        if (n.index > 0) this.partials++;
+        if (n.index > 0) this.glued++;
         if (n[1] === 'device back') this.backAt.push(now);
         if (n[2] !== undefined) this.missed += Number(n[2]);
         continue;
