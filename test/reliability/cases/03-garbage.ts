@@ -5,6 +5,7 @@ import { type CaseResult, type ReliabilityCase, type Scale, emptyResult } from '
 import { freePort, startDaemon, type RunningDaemon } from '../../support/daemon.js';
 import { PtyPair, ptyUnavailableReason } from '../../support/pty.js';
 import { Random, seedFromEnv } from '../../support/random.js';
+import { sleep, waitUntil } from '../measure.js';
 
 /**
  * Issue 7, case 3: garbage from both sides, while a well-behaved client works.
@@ -157,6 +158,8 @@ async function run(scale: Scale, dir: string): Promise<CaseResult> {
         `and in order: ${matched} matched, ${refusedA} refused with a notice`,
     });
 
+    // The notices travel to C while the device side is being checked: give them the moment they need.
+    await waitUntil(() => c.notices.filter((n) => n.startsWith('! line too long')).length >= p.longLines, 3000);
     const tooLong = c.notices.filter((n) => n.startsWith('! line too long')).length;
     const afterLong = device.lines.filter((l) => l.startsWith('after long ')).length;
     r.checks.push({
@@ -254,13 +257,15 @@ class Peer {
     this.bytes += chunk.length;
     this.chunks.push(chunk);
     // Notices are looked for in the text; device bytes may look like anything, so only '! ' at a line start counts.
-    this.text = (this.text + chunk.toString('latin1')).slice(-8192);
+    // Lines are taken out before the rest is trimmed: a big read can carry a notice far from its end.
+    this.text += chunk.toString('latin1');
     let at: number;
     while ((at = this.text.indexOf('\r\n')) >= 0) {
       const line = this.text.slice(0, at);
       this.text = this.text.slice(at + 2);
       if (/^! (line too long|line refused|missed)/.test(line)) this.notices.push(line);
     }
+    this.text = this.text.slice(-8192);
   }
 }
 
@@ -328,17 +333,4 @@ function hex(b: Buffer, at: number): string {
 
 function mb(bytes: number): string {
   return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs;
-  while (!cond()) {
-    if (performance.now() > deadline) return false;
-    await sleep(5);
-  }
-  return true;
 }

@@ -1,10 +1,10 @@
 import { createSocket, type Socket as DgramSocket } from 'node:dgram';
-import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type CaseResult, type ReliabilityCase, type Scale, emptyResult } from '../case.js';
 import { freePort, startDaemon, type RunningDaemon } from '../../support/daemon.js';
 import { PtyPair, ptyUnavailableReason } from '../../support/pty.js';
 import { Random, seedFromEnv } from '../../support/random.js';
+import { fdCount, rssOf, sleep, waitUntil } from '../measure.js';
 
 /**
  * Issue 7, case 6: UDP abuse. A UDP port is open to anyone on the network, so anyone can fill its subscriber
@@ -297,26 +297,4 @@ async function stillServing(pty: PtyPair, udpPort: number, open: Set<DgramSocket
 function udpPeers(status: string | undefined): number {
   const m = /\budp (\d+)\b/.exec(status ?? '');
   return m ? Number(m[1]) : -1;
-}
-
-function fdCount(pid: number): number {
-  return readdirSync(`/proc/${pid}/fd`).length;
-}
-
-function rssOf(pid: number): number {
-  const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return kb ? Number(kb[1]) * 1024 : 0;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs;
-  while (!cond()) {
-    if (performance.now() > deadline) return false;
-    await sleep(5);
-  }
-  return true;
 }

@@ -5,6 +5,7 @@ import { type CaseResult, type ReliabilityCase, type Scale, emptyResult } from '
 import { TestClient, freePort, startDaemon, type RunningDaemon } from '../../support/daemon.js';
 import type { NotifyFields } from '../../support/notify-listener.js';
 import { PtyPair, ptyUnavailableReason } from '../../support/pty.js';
+import { sleep, waitUntil } from '../measure.js';
 
 /**
  * Issue 7, case 7: a reload storm. The instructor edits the config while the class works, saves half-edited
@@ -303,17 +304,4 @@ class Tally {
       this.lines++;
     }
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs;
-  while (!cond()) {
-    if (performance.now() > deadline) return false;
-    await sleep(5);
-  }
-  return true;
 }

@@ -1,11 +1,11 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { type CaseResult, type ReliabilityCase, type Scale, emptyResult } from '../case.js';
 import { freePort, startDaemon, type RunningDaemon } from '../../support/daemon.js';
 import { PtyPair, ptyUnavailableReason } from '../../support/pty.js';
 import { Random, seedFromEnv } from '../../support/random.js';
+import { fdCount, sleep, waitUntil } from '../measure.js';
 
 /**
  * Issue 7, case 10: access. Who may reach the device, checked on the device itself (a real pty): every line
@@ -427,27 +427,10 @@ async function fromNamespace(
   return { attempts: parsed.refused.length, refusedSilently: silent, problems, allowedLines: ['ALLOWED namespace'] };
 }
 
-function fdCount(pid: number): number {
-  return readdirSync(`/proc/${pid}/fd`).length;
-}
-
 async function canListen(host: string): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = createServer();
     srv.once('error', () => resolve(false));
     srv.listen(0, host, () => srv.close(() => resolve(true)));
   });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs;
-  while (!cond()) {
-    if (performance.now() > deadline) return false;
-    await sleep(5);
-  }
-  return true;
 }
