@@ -37,6 +37,8 @@ export interface SessionContext {
 
 const CRLF = Buffer.from('\r\n');
 const NOTICE_INTERVAL_MS = 2000;
+/** Notices kept for a client too backed up to take them now; past this they are dropped. */
+const MAX_HELD_NOTICES = 16;
 
 export class TcpSession implements Consumer, MonitorSink {
   readonly tag = newClientTag();
@@ -60,6 +62,7 @@ export class TcpSession implements Consumer, MonitorSink {
   private readonly held: Buffer[] = [];
   private toldReadOnly = false;
   private inputEnded = false;
+  private readonly heldNotices: string[] = [];
   /** The last device bytes written to this client did not end a line. */
   private midLine = false;
   private pendingRequests = 0;
@@ -279,6 +282,9 @@ export class TcpSession implements Consumer, MonitorSink {
     this.inFlight = false;
     if (this.state === 'CLOSED') return;
     this.ctx.bridge.ring.release(this.cursor);
+    if (this.heldNotices.length > 0 && this.socket.writableLength <= this.ctx.config.clientBufferBytes) {
+      for (const text of this.heldNotices.splice(0)) this.sendText(text, true);
+    }
     this.flush();
   }
 
@@ -421,7 +427,13 @@ export class TcpSession implements Consumer, MonitorSink {
 
   /** Writes a line of the gateway's own; false when the client's socket is too backed up to take it. */
   private sendText(text: string, always: boolean): boolean {
-    if (!always && this.socket.writableLength > this.ctx.config.clientBufferBytes) return false;
+    // A client backed up past its bound gets its notices once it drains (batchWritten), a few of them at most:
+    // memory stays bounded and the notices keep their order.
+    if (!always && this.socket.writableLength > this.ctx.config.clientBufferBytes) {
+      if (this.heldNotices.length >= MAX_HELD_NOTICES) return false;
+      this.heldNotices.push(text);
+      return true;
+    }
     const body = Buffer.from(text);
     if (this.ctx.config.framing === 'length-prefixed') {
       for (const part of encodeLengthPrefix(body, this.ctx.config.lengthDigits)) this.socket.write(part);
