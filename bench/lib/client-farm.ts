@@ -44,6 +44,10 @@ let hist = new Histogram();
 const readers: Reader[] = [];
 const stalled: number[] = [];
 
+const LF = 0x0a;
+const BANG = 0x21;
+const LF_BANG = Buffer.from('\n!');
+
 const nowNs = (): number => Number(process.hrtime.bigint() - baseNs);
 
 class Reader {
@@ -56,6 +60,8 @@ class Reader {
   syncSeen = -1;
   closed = false;
   private carry: Buffer | null = null;
+  private atLineStart = true;
+  private inNotice = false;
   private syncTail = '';
 
   constructor(readonly socket: Socket) {
@@ -76,10 +82,40 @@ class Reader {
 
   private onData(chunk: Buffer): void {
     const now = nowNs();
-    this.bytes += chunk.length;
-    this.lastAt = now;
+    // A gateway notice (`! missed N lines`, sent up to 2 s after the data it is about) is not device data:
+    // counting its arrival as the last byte would stretch a throughput run by those seconds.
+    const data = chunk.length - this.noticeBytes(chunk);
+    if (data > 0) {
+      this.bytes += data;
+      this.lastAt = now;
+    }
     if (mode === 'stamps') this.parse(chunk, now);
     else if (mode === 'sync') this.scanSync(chunk);
+  }
+
+  /** How many bytes of `chunk` belong to lines starting with `!` (tracked across chunks). */
+  private noticeBytes(chunk: Buffer): number {
+    let notice = 0;
+    let pos = 0;
+    while (pos < chunk.length) {
+      if (this.inNotice || (this.atLineStart && chunk[pos] === BANG)) {
+        const lf = chunk.indexOf(LF, pos);
+        const end = lf < 0 ? chunk.length : lf + 1;
+        notice += end - pos;
+        this.inNotice = lf < 0;
+        this.atLineStart = lf >= 0;
+        pos = end;
+        continue;
+      }
+      const at = chunk.indexOf(LF_BANG, pos);
+      if (at < 0) {
+        this.atLineStart = chunk[chunk.length - 1] === LF;
+        return notice;
+      }
+      pos = at + 1;
+      this.atLineStart = true;
+    }
+    return notice;
   }
 
   private scanSync(chunk: Buffer): void {
