@@ -79,7 +79,7 @@ export const tcpListenerSchema: SectionSpec = {
   maxClientsPerAddress: int(0, 0, 10000, 'clients from one address at once (0 = no limit)', 'clients'),
   allow: allowList('addresses or networks allowed to connect ([] = everyone)'),
   banner: text('', 4096, 'sent on connect; {listener} {port} {device} {settings} {clients}'),
-  clientBufferBytes: int(65536, 1024, 16777216, 'output backlog per client before it lags', 'bytes'),
+  clientBufferBytes: int(262144, 1024, 16777216, 'output backlog per client before it lags', 'bytes'),
   notices: bool(true, "send '!' notice lines to clients"),
   idleTimeoutMs: int(0, 0, 86400000, 'close a silent client after this (0 = never)', 'milliseconds'),
   closeOn: text('', 256, 'a client line that closes the connection (empty = none)'),

@@ -15,8 +15,8 @@ import { TelnetDecoder, escapeIac } from './telnet.js';
  * ring, one batch in flight at a time (the batch is pinned until its write callback). Input: telnet decoding,
  * then framing (lines, raw or length-prefixed), then the bridge.
  *
- * Bounds: at most one batch (<= clientBufferBytes) is held by the socket, and the queued backlog in the ring
- * is kept under clientBufferBytes by skipping to the newest data; what is skipped is counted and the client is
+ * Bounds: at most one batch (<= 64 KiB, and <= clientBufferBytes) is held by the socket, and the queued backlog
+ * in the ring is kept under clientBufferBytes by skipping to the newest data; what is skipped is counted and the client is
  * told how many lines it missed once it catches up.
  *
  * Session states: OPEN (both ways), CLOSING (output drains, then FIN), CLOSED.
@@ -39,6 +39,12 @@ const CRLF = Buffer.from('\r\n');
 const NOTICE_INTERVAL_MS = 2000;
 /** Notices kept for a client too backed up to take them now; past this they are dropped. */
 const MAX_HELD_NOTICES = 16;
+/**
+ * The most one batch (one socket write) holds. A batch stays pinned in the ring until the kernel has taken it,
+ * so this, not clientBufferBytes, is what a client that stops reading holds of the ring: the backlog beyond it
+ * is only positions, and a larger clientBufferBytes costs no memory.
+ */
+const MAX_BATCH_BYTES = 64 * 1024;
 
 export class TcpSession implements Consumer, MonitorSink {
   readonly tag = newClientTag();
@@ -174,10 +180,11 @@ export class TcpSession implements Consumer, MonitorSink {
       return;
     }
     const ring = this.ctx.bridge.ring;
-    const limit = this.ctx.config.clientBufferBytes;
+    const backlogLimit = this.ctx.config.clientBufferBytes;
+    const limit = Math.min(backlogLimit, MAX_BATCH_BYTES);
     let s = ring.next(this.cursor);
     // The queued backlog is bounded: past clientBufferBytes the client skips to the newest data.
-    if (s >= 0 && ring.backlogBytes(s) > limit) {
+    if (s >= 0 && ring.backlogBytes(s) > backlogLimit) {
       ring.skipToNewest(this.cursor);
       s = -1;
     }

@@ -212,7 +212,7 @@ t.test('empty sections mean defaults; values round out their listener', (t) => {
   t.same(config.tcp, [
     {
       name: 'a', host: '0.0.0.0', port: 1, mode: 'shared', framing: 'lines', lengthDigits: 3, telnet: 'auto',
-      maxClients: 64, maxClientsPerAddress: 0, allow: ['::1', '10.0.0.0/8'], banner: '', clientBufferBytes: 65536,
+      maxClients: 64, maxClientsPerAddress: 0, allow: ['::1', '10.0.0.0/8'], banner: '', clientBufferBytes: 262144,
       notices: true, idleTimeoutMs: 0, closeOn: '', closeAfterReply: false, replyMaxLines: 0, replyQuietMs: 100,
       requestTimeoutMs: 2000,
     },
