@@ -4,7 +4,7 @@
  * /proc/net/tcp, so the probe does not use up socat's only connection). The gateway also reports READY=1.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createNotifyListener, type NotifyListener } from '../../test/support/notify-listener.js';
 import { isListening } from './proc.js';
@@ -58,10 +58,21 @@ const OUTPUT_KEEP = 16 * 1024;
  */
 const SER2NET_BUFSIZE = Number(process.env.BENCH_SER2NET_BUFSIZE ?? 4096);
 /** Gateway per-client backlog and ring; env BENCH_GW_CLIENT_BUFFER / BENCH_GW_RING (defaults are the daemon's). */
-export const GATEWAY_CLIENT_BUFFER = Number(process.env.BENCH_GW_CLIENT_BUFFER ?? 65536);
+export const GATEWAY_CLIENT_BUFFER = Number(process.env.BENCH_GW_CLIENT_BUFFER ?? 262144);
 export const GATEWAY_RING = Number(process.env.BENCH_GW_RING ?? 1048576);
-/** Extra node flags for the gateway (to try V8 settings, e.g. --max-semi-space-size=2); env BENCH_GW_NODE_ARGS. */
-const GATEWAY_NODE_ARGS = (process.env.BENCH_GW_NODE_ARGS ?? '').split(' ').filter(Boolean);
+/**
+ * Node flags for the gateway: the ones the systemd unit's ExecStart gives it, so the benchmark runs the daemon as
+ * it is deployed; env BENCH_GW_NODE_ARGS replaces them (to try V8 settings; '' = none).
+ */
+const GATEWAY_NODE_ARGS = (process.env.BENCH_GW_NODE_ARGS ?? unitNodeFlags()).split(' ').filter(Boolean);
+
+/** `--max-semi-space-size=1` from `ExecStart=/usr/bin/node --max-semi-space-size=1 /opt/…/main.js …`. */
+function unitNodeFlags(): string {
+  const unit = readFileSync(join(ROOT, '..', 'systemd', 'serial-gateway.service'), 'utf8');
+  const exec = /^ExecStart=\S*node((?:\s+--\S+)*)\s/m.exec(unit);
+  if (!exec) throw new Error('systemd/serial-gateway.service: no ExecStart=…node line to take the node flags from');
+  return exec[1]!.trim();
+}
 
 function onPath(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;

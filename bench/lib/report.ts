@@ -124,7 +124,11 @@ export function evaluateTargets(results: PeerResults[], o: { stalled: number; cl
     });
   }
   add('B.p99', 'B p99 < 1 ms (many clients)', gw?.B50?.p99Ms, 1, (a, b) => a < b, (a) => `${a.toFixed(3)} ms`);
-  add('B.socat', "B p99 within 0.3 ms of socat's (gateway at many clients, socat at its one)", gw?.B50?.p99Ms, soc?.B1?.p99Ms, (a, b) => a - b <= 0.3, (a, b) => `${a.toFixed(3)} vs ${b.toFixed(3)} ms (+${(a - b).toFixed(3)}); 1 client each: ${gw?.B1?.p99Ms?.toFixed(3) ?? '-'} vs ${b.toFixed(3)}`);
+  // socat serves one client, so the like-for-like comparison is one client each; the second line holds the
+  // gateway's fifty against socat's one, as the issue's wording can also be read.
+  const vsSocat = (a: number, b: number): string => `${a.toFixed(3)} vs ${b.toFixed(3)} ms (${a - b >= 0 ? '+' : ''}${(a - b).toFixed(3)})`;
+  add('B.socat1', "B p99 within 0.3 ms of socat's, one client each", gw?.B1?.p99Ms, soc?.B1?.p99Ms, (a, b) => a - b <= 0.3, vsSocat);
+  add('B.socat50', "B p99 within 0.3 ms of socat's, the gateway at many clients, socat at its one", gw?.B50?.p99Ms, soc?.B1?.p99Ms, (a, b) => a - b <= 0.3, vsSocat);
   const top = Math.max(...o.levels);
   const rss500 = gw?.C ? Math.max(gw.C.idleMB[top] ?? Number.NaN, gw.C.underBMB[top] ?? Number.NaN) : undefined;
   add('C.rss', `C RSS < 70 MB at ${top} clients (idle and under B)`, rss500, 70, (a, b) => a < b, (a) => `${a.toFixed(1)} MB`);
