@@ -6,6 +6,7 @@ import { TestClient, freePort, startDaemon, type RunningDaemon } from '../../sup
 import type { NotifyFields } from '../../support/notify-listener.js';
 import { PtyPair, ptyUnavailableReason } from '../../support/pty.js';
 import { sleep, waitUntil } from '../measure.js';
+import { NumberedLineDevice } from '../numbered-device.js';
 
 /**
  * Issue 7, case 7: a reload storm. The instructor edits the config while the class works, saves half-edited
@@ -79,7 +80,7 @@ async function run(scale: Scale, dir: string): Promise<CaseResult> {
   const file = join(dir, 'config.yaml');
   let d: RunningDaemon | undefined;
   const clients: Tally[] = [];
-  const device = new Device(pty);
+  const device = new NumberedLineDevice(pty, { paceMs: 3 });
   try {
     const base: ConfigOptions = { device: pty.linkPath, lab, other, banner: 'valid start', level: 'info' };
     d = await startDaemon(dir, config(base));
@@ -226,34 +227,6 @@ async function bannerOf(port: number): Promise<string> {
     return `(no banner: ${(err as Error).message})`;
   } finally {
     c.close();
-  }
-}
-
-/** The lab box: numbered lines, a few at a time, until stopped. */
-class Device {
-  written = 0;
-  private running: Promise<void> | null = null;
-  private stopping = false;
-
-  constructor(private readonly pty: PtyPair) {}
-
-  start(): void {
-    this.running = this.loop();
-  }
-
-  async stop(): Promise<void> {
-    this.stopping = true;
-    await this.running;
-  }
-
-  private async loop(): Promise<void> {
-    while (!this.stopping) {
-      let batch = '';
-      for (let i = 0; i < 4; i++) batch += `L${String(this.written + i).padStart(8, '0')} ${'x'.repeat(40)}\r\n`;
-      await this.pty.write(batch);
-      this.written += 4;
-      await sleep(3);
-    }
   }
 }
 

@@ -5,6 +5,7 @@ import { type CaseResult, type ReliabilityCase, type Scale, emptyResult } from '
 import { freePort, startDaemon, type RunningDaemon } from '../../support/daemon.js';
 import { PtyPair, ptyUnavailableReason } from '../../support/pty.js';
 import { sleep, waitUntil } from '../measure.js';
+import { NumberedLineDevice } from '../numbered-device.js';
 
 // koffi's types are declared as ESM; require() gets its CommonJS build with the same API (as in test/support).
 const koffi = require('koffi') as typeof import('koffi', { with: { 'resolution-mode': 'require' } });
@@ -52,7 +53,7 @@ async function run(scale: Scale, dir: string): Promise<CaseResult> {
   const pty = PtyPair.open(join(dir, 'ttyLAB'));
   const port = await freePort();
   const yaml = config(pty.linkPath, port);
-  const device = new Device(pty);
+  const device = new NumberedLineDevice(pty, { paceMs: 2, ignoreWriteErrors: true });
   let d: RunningDaemon | undefined;
   let clients: Tally[] = [];
   const all: Tally[] = [];
@@ -175,35 +176,6 @@ function tryLock(path: string): string {
     return Object.entries(koffi.os.errno).find(([, v]) => v === errno)?.[0] ?? `errno ${errno}`;
   } finally {
     closeSync(fd); // closing the only fd of this open file description drops our lock
-  }
-}
-
-/** The lab box: numbered lines, a few at a time, whether or not a daemon reads them. */
-class Device {
-  written = 0;
-  private running: Promise<void> | null = null;
-  private stopping = false;
-
-  constructor(private readonly pty: PtyPair) {}
-
-  start(): void {
-    this.running = this.loop();
-  }
-
-  async stop(): Promise<void> {
-    this.stopping = true;
-    await this.running;
-  }
-
-  private async loop(): Promise<void> {
-    while (!this.stopping) {
-      let batch = '';
-      for (let i = 0; i < 4; i++) batch += `L${String(this.written + i).padStart(8, '0')} ${'x'.repeat(40)}\r\n`;
-      // While no daemon reads, the pty fills and this waits: a real device's UART would overrun instead.
-      await this.pty.write(batch).catch(() => undefined);
-      this.written += 4;
-      await sleep(2);
-    }
   }
 }
 
