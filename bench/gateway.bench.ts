@@ -56,7 +56,7 @@ const CFG = {
   aMaxS: num('BENCH_A_MAX_S', 20),
   bRate: num('BENCH_B_RATE', 1000),
   bSeconds: num('BENCH_B_SECONDS', 20),
-  b1Seconds: num('BENCH_B1_SECONDS', 5),
+  b1Seconds: num('BENCH_B1_SECONDS', num('BENCH_B_SECONDS', 20)),
   bClients: num('BENCH_B_CLIENTS', 50),
   cLevels: list('BENCH_C_LEVELS', '0,100,500').map(Number),
   cSeconds: num('BENCH_C_SECONDS', 3),

@@ -20,13 +20,6 @@ export type DeviceReply =
 export type BulkResult = Extract<DeviceReply, { op: 'bulk' }>;
 export type PacedResult = Extract<DeviceReply, { op: 'paced' }>;
 
-/** The PtyPair keeps its master fd private; the worker needs it to write without PtyPair's 2 ms retry timer. */
-function masterFd(pty: PtyPair): number {
-  const fd = (pty as unknown as { ends?: { master?: unknown } }).ends?.master;
-  if (typeof fd !== 'number') throw new Error('bench/lib/device: PtyPair no longer exposes ends.master; update masterFd()');
-  return fd;
-}
-
 export class Device {
   private readonly worker: Worker;
   private pending: ((r: DeviceReply) => void) | null = null;
@@ -37,7 +30,7 @@ export class Device {
     readonly pty: PtyPair,
     baseNs: bigint,
   ) {
-    this.worker = new Worker(join(__dirname, 'device-worker.js'), { workerData: { fd: masterFd(pty), base: String(baseNs) } });
+    this.worker = new Worker(join(__dirname, 'device-worker.js'), { workerData: { fd: pty.masterFd, base: String(baseNs) } });
     this.worker.on('message', (r: DeviceReply) => {
       const p = this.pending;
       this.pending = null;

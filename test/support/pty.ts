@@ -244,6 +244,14 @@ export class PtyPair extends EventEmitter<PtyPairEvents> {
     return this.ends.slavePath;
   }
 
+  /**
+   * The master end's fd (O_NONBLOCK; changes on replug), for a writer that must not go through write()'s retry
+   * timer, such as the benchmark's device thread. Whoever uses it leaves its flags alone and never closes it.
+   */
+  get masterFd(): number {
+    return this.ends.master;
+  }
+
   get plugged(): boolean {
     return this.reader !== undefined;
   }
