@@ -60,7 +60,12 @@ export class LengthPrefixDecoder {
     return this.state === FAILED;
   }
 
-  push(view: Buffer, onMessage: (message: Buffer) => void, onMalformed: (reason: string) => void): void {
+  /**
+   * Decodes `view`, calling onMessage for each whole message. `stop`, asked after each message, ends decoding
+   * early (the receiver cannot take more now): the return value is how many bytes of `view` were consumed, and
+   * the caller pushes the rest later. A malformed prefix consumes everything.
+   */
+  push(view: Buffer, onMessage: (message: Buffer) => void, onMalformed: (reason: string) => void, stop?: () => boolean): number {
     const n = view.length;
     let i = 0;
     while (i < n) {
@@ -73,7 +78,7 @@ export class LengthPrefixDecoder {
               `not a decimal digit: each message must start with ${this.lengthDigits} ASCII digits ` +
               `giving its length (e.g. ${'5'.padStart(this.lengthDigits, '0')}hello)`,
           );
-          return;
+          return n;
         }
         this.length = this.length * 10 + (b - DIGIT_0);
         i++;
@@ -81,6 +86,7 @@ export class LengthPrefixDecoder {
           if (this.length === 0) {
             this.resetMessage();
             onMessage(view.subarray(i, i));
+            if (stop?.()) return i;
           } else {
             this.state = GET_CONTENT;
           }
@@ -93,6 +99,7 @@ export class LengthPrefixDecoder {
           i += wanted;
           this.resetMessage();
           onMessage(message);
+          if (stop?.()) return i;
         } else {
           const take = Math.min(wanted, available);
           const buffer = this.bufferFor(this.length);
@@ -103,12 +110,14 @@ export class LengthPrefixDecoder {
             const length = this.length;
             this.resetMessage();
             onMessage(buffer.subarray(0, length));
+            if (stop?.()) return i;
           }
         }
       } else {
-        return;
+        return n;
       }
     }
+    return n;
   }
 
   private resetMessage(): void {

@@ -75,6 +75,7 @@ export class TcpSession implements Consumer, MonitorSink {
   private readonly closeOn: Buffer | null;
   private readonly onBatchWritten = (): void => this.batchWritten();
   private readonly onFramedLine = (line: Buffer): void => this.onLine(line);
+  private readonly isInputPaused = (): boolean => this.inputPaused;
   private readonly onTooLong = (dropped: number): void => {
     this.notice(`line too long (${dropped} bytes, the limit is ${this.ctx.maxLineBytes}): discarded`);
   };
@@ -341,21 +342,22 @@ export class TcpSession implements Consumer, MonitorSink {
   }
 
   /**
-   * Frames `data` one line (raw: one maxLineBytes piece) at a time and stops once the device queue pauses this
-   * client; returns what is left, or null. Line ends are found with indexOf, each position searched once.
+   * Frames `data` one line (raw: one maxLineBytes piece; length-prefixed: one message) at a time and stops once
+   * the device queue pauses this client; returns what is left, or null. Line ends are found with indexOf, each position searched once.
    */
   private frameUntilPaused(data: Buffer): Buffer | null {
     const framer = this.framer;
     if (this.prefixed) {
-      this.prefixed.push(
+      const used = this.prefixed.push(
         data,
-        (message) => this.onLine(message),
+        this.onFramedLine,
         (reason) => {
           this.notice(`malformed message: ${reason}`);
           this.close('malformed length prefix');
         },
+        this.isInputPaused,
       );
-      return null;
+      return used < data.length ? data.subarray(used) : null;
     }
     let at = 0;
     let lf = -2;

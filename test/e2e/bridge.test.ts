@@ -341,6 +341,39 @@ t.test('the chat lab: length-prefixed messages both ways, closeOn BYEBYE from ei
   t.equal(pty.takeBuffered().length, 0, 'nothing was forwarded from it');
 });
 
+t.test('the chat lab: a pasted flood waits at its share of the device queue; a classmate is not refused', { skip: noPty }, async (t) => {
+  const dir = t.testdir();
+  const pty = PtyPair.open(join(dir, 'ttyLAB'));
+  t.teardown(() => pty.close());
+  const port = await freePort();
+  // Default writeQueueBytes (64 KiB): a flooder's share is 16 KiB, and one read of its socket can be 64 KiB.
+  const d = await startDaemon(dir, yaml(pty.linkPath, [{ name: 'chat', port, extra: 'framing: length-prefixed\ntelnet: off' }]));
+  t.teardown(() => d.stop());
+  await d.notify.waitFor((m) => /device open /.test(m.STATUS ?? ''), 5000);
+  const flooder = await TestClient.connect(port);
+  const classmate = await TestClient.connect(port);
+  t.teardown(() => (flooder.close(), classmate.close()));
+  await clientsCounted(d, 'chat', 2);
+
+  pty.pauseReading(); // a busy device: the pty fills, then the gateway's device queue
+  const count = 400;
+  const body = (i: number): string => `m${String(i).padStart(5, '0')} ${'z'.repeat(992)}`; // 999 bytes
+  flooder.send(Array.from({ length: count }, (_, i) => `999${body(i)}`).join('')); // 400 KB in one write
+  await new Promise((r) => setTimeout(r, 500));
+  classmate.send('005hello');
+  await new Promise((r) => setTimeout(r, 300));
+  pty.resumeReading();
+
+  const expected = count * 1001 + 'hello\r\n'.length;
+  const got = (await pty.readUntil((b) => b.length >= expected, 20_000)).toString('latin1');
+  const lines = got.split('\r\n').filter(Boolean);
+  t.ok(lines.includes('hello'), 'the classmate\'s message reached the device');
+  const flood = lines.filter((l) => l.startsWith('m'));
+  t.equal(flood.length, count, 'every one of the flooder\'s messages reached the device: it was held back, not refused');
+  t.ok(flood.every((l, i) => l === body(i)), 'whole and in order');
+  t.notMatch(flooder.text + classmate.text, /refused/, 'nobody was told a line was refused');
+});
+
 t.test('UDP request mode: each peer gets its own reply; an oversized datagram is refused', async (t) => {
   const dir = t.testdir();
   const tcpPort = await freePort();

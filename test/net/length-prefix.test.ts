@@ -111,6 +111,30 @@ t.test('content over the maximum becomes several messages of views', (t) => {
   t.end();
 });
 
+t.test('stop ends decoding after a message; the rest, pushed later, decodes on', (t) => {
+  const decoder = new LengthPrefixDecoder();
+  const chunk = bin('003one003two000005thr');
+  const got: string[] = [];
+  let room = 1;
+  const take = (m: Buffer): void => {
+    got.push(m.toString());
+    room--;
+  };
+  const used = decoder.push(chunk, take, () => t.fail(), () => room <= 0);
+  t.equal(used, 6, 'stopped right after the first message');
+  t.same(got, ['one']);
+  room = 2;
+  const rest = chunk.subarray(used);
+  const used2 = decoder.push(rest, take, () => t.fail(), () => room <= 0);
+  t.equal(used2, 9, 'then after two more (an empty message counts)');
+  room = 10;
+  t.equal(decoder.push(rest.subarray(used2), take, () => t.fail(), () => room <= 0), 6, 'a message still incomplete consumes all');
+  decoder.push(bin('ee'), take, () => t.fail());
+  t.same(got, ['one', 'two', '', 'three'], 'nothing lost, nothing twice, in order');
+  t.equal(new LengthPrefixDecoder().push(bin('x12'), () => t.fail(), () => {}, () => true), 3, 'malformed consumes everything');
+  t.end();
+});
+
 t.test('programmer mistakes throw, naming the option', (t) => {
   t.throws(() => new LengthPrefixDecoder({ lengthDigits: 0 }), { name: 'TypeError', message: /lengthDigits/ });
   t.throws(() => new LengthPrefixDecoder({ lengthDigits: 10 }), /lengthDigits/);
