@@ -15,9 +15,9 @@ import { TelnetDecoder, escapeIac } from './telnet.js';
  * ring, one batch in flight at a time (the batch is pinned until its write callback). Input: telnet decoding,
  * then framing (lines, raw or length-prefixed), then the bridge.
  *
- * Bounds: at most one batch (<= 64 KiB, and <= clientBufferBytes) is held by the socket, and the queued backlog
- * in the ring is kept under clientBufferBytes by skipping to the newest data; what is skipped is counted and the client is
- * told how many lines it missed once it catches up.
+ * Bounds: at most one batch (<= 64 KiB, and <= clientBufferBytes) is held by the socket, and the queued
+ * backlog in the ring is kept under clientBufferBytes by skipping to the newest data; what is skipped is counted
+ * and the client is told how many lines it missed once it catches up.
  *
  * Session states: OPEN (both ways), CLOSING (output drains, then FIN), CLOSED.
  */
@@ -343,7 +343,8 @@ export class TcpSession implements Consumer, MonitorSink {
 
   /**
    * Frames `data` one line (raw: one maxLineBytes piece; length-prefixed: one message) at a time and stops once
-   * the device queue pauses this client; returns what is left, or null. Line ends are found with indexOf, each position searched once.
+   * the device queue pauses this client; returns what is left, or null. Line ends are found with indexOf, each
+   * position searched once.
    */
   private frameUntilPaused(data: Buffer): Buffer | null {
     const framer = this.framer;
