@@ -40,12 +40,16 @@ export function linkTargetFor(cfg: SerialConfig, labbox: LabBoxConfig, clock: Cl
   }
   const m = cfg.match;
   const describe = `usb ${m.vendorId || '*'}:${m.productId || '*'}${m.serialNumber ? ` serial ${m.serialNumber}` : ''}`;
+  // An empty match means "the USB adapter", not "any port": a Pi's own UARTs (ttyAMA0, ttyS0: the Bluetooth
+  // module or the serial console) are listed too, carry no USB ids, and must never be opened by accident.
+  const anyUsb = !m.vendorId && !m.productId && !m.serialNumber;
   return {
     describe,
     resolve: async () => {
       const ports = await list();
       const hit = ports.find(
         (p) =>
+          (!anyUsb || !!p.vendorId) &&
           (!m.vendorId || p.vendorId?.toLowerCase() === m.vendorId.toLowerCase()) &&
           (!m.productId || p.productId?.toLowerCase() === m.productId.toLowerCase()) &&
           (!m.serialNumber || p.serialNumber === m.serialNumber),

@@ -37,6 +37,15 @@ t.test('serial.match finds the dongle by USB identity wherever it is plugged in'
   t.equal(await bySerial.resolve(), '/dev/ttyUSB3');
 });
 
+t.test('an empty match finds the USB adapter, never one of the Pi\'s own UARTs', async (t) => {
+  let ports: PortInfo[] = [{ path: '/dev/ttyAMA0' }, { path: '/dev/ttyS0' }];
+  const target = linkTargetFor(base, labbox, new FakeClock(), async () => ports);
+  t.equal(target.describe, 'usb *:*');
+  t.equal(await target.resolve(), null, 'only built-in UARTs: not present (the link waits for a dongle)');
+  ports = [...ports, { path: '/dev/ttyACM0', vendorId: '2341', productId: '0043' }];
+  t.equal(await target.resolve(), '/dev/ttyACM0', 'a dongle plugged in is found');
+});
+
 t.test('settings read the way people write them', (t) => {
   t.equal(describeSettings(base), '115200 8N1');
   t.equal(describeSettings({ ...base, baudRate: 9600, dataBits: 7, parity: 'even', stopBits: 2, flowControl: 'rtscts' }), '9600 7E2 rtscts');
