@@ -93,7 +93,7 @@ export class TcpListener {
       return;
     }
     let why = '';
-    if (this.sessions.size >= cfg.maxClients) why = `${cfg.maxClients} clients are connected already (maxClients)`;
+    if (this.slotsTaken() >= cfg.maxClients) why = `${cfg.maxClients} clients are connected already (maxClients)`;
     else if (cfg.maxClientsPerAddress > 0 && this.countFrom(address) >= cfg.maxClientsPerAddress) {
       why = `${cfg.maxClientsPerAddress} connections from ${address} already (maxClientsPerAddress)`;
     }
@@ -132,9 +132,20 @@ export class TcpListener {
     this.ctx.changed();
   }
 
+  /**
+   * Sessions that count against maxClients. One whose client has sent its EOF is only waiting for an answer
+   * (a request's reply, or a shared listener's linger) and must not keep a classmate, or the same laptop
+   * reconnecting, out.
+   */
+  private slotsTaken(): number {
+    let n = 0;
+    for (const s of this.sessions) if (!s.leaving) n++;
+    return n;
+  }
+
   private countFrom(address: string): number {
     let n = 0;
-    for (const s of this.sessions) if (s.socket.remoteAddress === address) n++;
+    for (const s of this.sessions) if (!s.leaving && s.socket.remoteAddress === address) n++;
     return n;
   }
 }

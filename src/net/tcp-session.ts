@@ -62,6 +62,9 @@ export class TcpSession implements Consumer, MonitorSink {
   private readonly framer: InputFramer | null;
   private readonly prefixed: LengthPrefixDecoder | null;
   private idleTimer: Disposer | null = null;
+  private lingerTimer: Disposer | null = null;
+  /** The ring's end when this client's last line was accepted for the device (-1: none yet). */
+  private lastLineAtSeq = -1;
   private lastInputAt: number;
   private inputPaused = false;
   /** Input read before the device queue paused this client, framed once it resumes. */
@@ -100,7 +103,9 @@ export class TcpSession implements Consumer, MonitorSink {
     // gets its reply before the connection closes.
     socket.on('end', () => {
       this.inputEnded = true;
-      if (this.pendingRequests === 0) this.close('client closed');
+      if (this.pendingRequests > 0) return;
+      if (this.ctx.config.mode === 'shared' && this.awaitingAnswer) this.lingerForAnswer();
+      else this.close('client closed');
     });
     socket.on('error', (err) => this.destroy(`socket error: ${err.message}`));
     socket.on('close', () => this.finish());
@@ -119,6 +124,11 @@ export class TcpSession implements Consumer, MonitorSink {
 
   get isOpen(): boolean {
     return this.state === 'OPEN';
+  }
+
+  /** The client has sent its EOF (or the session is closing): it is only waiting for output and frees its slot. */
+  get leaving(): boolean {
+    return this.inputEnded || this.state !== 'OPEN';
   }
 
   /**
@@ -420,6 +430,7 @@ export class TcpSession implements Consumer, MonitorSink {
           }
         : undefined;
     const result = this.ctx.bridge.submit(line, { source: this.source, from: this.peer, raw, ...(request ? { request } : {}) });
+    if (result === 'queued') this.lastLineAtSeq = this.ctx.bridge.ring.endSeq;
     if (request && result === 'queued') this.pendingRequests++;
     if (result === 'full') {
       this.stats.refused++;
@@ -456,6 +467,44 @@ export class TcpSession implements Consumer, MonitorSink {
     return true;
   }
 
+  /**
+   * A shared-mode client whose EOF comes right after a line the device has not answered yet (`echo id | nc -N`,
+   * `nc -q 1`, a script) is waiting for that answer, which has no owner in shared mode. So, as socat lingers
+   * after EOF, the output stays open until device lines have come and then paused for replyQuietMs, or for
+   * requestTimeoutMs if none come. (A client that heard the device after its last line is closed at its EOF.)
+   */
+  /** The client's last line went to the device and the device has said nothing since. */
+  private get awaitingAnswer(): boolean {
+    return this.lastLineAtSeq >= 0 && this.ctx.bridge.ring.endSeq === this.lastLineAtSeq;
+  }
+
+  private lingerForAnswer(): void {
+    const { replyQuietMs, requestTimeoutMs } = this.ctx.config;
+    const ring = this.ctx.bridge.ring;
+    const clock = this.ctx.clock;
+    const since = clock.now();
+    let seen = ring.endSeq;
+    let heard = false;
+    const check = (): void => {
+      this.lingerTimer = null;
+      if (this.state !== 'OPEN') return;
+      const end = ring.endSeq;
+      if (end !== seen) {
+        heard = true;
+        seen = end;
+      } else if (heard) {
+        this.close('client closed (after the device answered)');
+        return;
+      }
+      if (clock.now() - since >= requestTimeoutMs) {
+        this.close('client closed');
+        return;
+      }
+      this.lingerTimer = clock.setTimeout(check, replyQuietMs);
+    };
+    this.lingerTimer = clock.setTimeout(check, replyQuietMs);
+  }
+
   /** Stops input, lets queued output drain, then ends the connection. */
   close(why: string): void {
     if (this.state !== 'OPEN') return;
@@ -481,6 +530,8 @@ export class TcpSession implements Consumer, MonitorSink {
     this.idleTimer = null;
     this.lostTimer?.();
     this.lostTimer = null;
+    this.lingerTimer?.();
+    this.lingerTimer = null;
     const bridge = this.ctx.bridge;
     // Whatever this client had not read yet is lost to it: counted, so the books still balance.
     bridge.ring.skipToNewest(this.cursor);

@@ -296,6 +296,30 @@ t.test('a real nc: `echo id | nc` prints the answer and returns (closeAfterReply
   t.equal(out, '6510500000\r\n');
 });
 
+t.test('a shared listener: `echo id | nc -N` gets the answer before the gateway closes', { skip: hasNc ? false : 'nc is not installed (apt-get install netcat-openbsd); .ci/run installs it' }, async (t) => {
+  const dir = t.testdir();
+  const port = await freePort();
+  const d = await startDaemon(dir, yaml('sim:labbox', [{ name: 'lab', port }]));
+  t.teardown(() => d.stop());
+  // -N: shut the socket down for writing at stdin's EOF, as a script's client would; nc then prints what comes
+  // back until the gateway closes.
+  const run = (input: string): Promise<{ text: string; ms: number }> =>
+    new Promise((resolve, reject) => {
+      const t0 = performance.now();
+      const nc = spawn('sh', ['-c', `printf '${input}' | nc -N 127.0.0.1 ${port}`]);
+      let text = '';
+      nc.stdout.on('data', (b: Buffer) => (text += b.toString()));
+      const timer = setTimeout(() => (nc.kill(), reject(new Error(`nc did not return; printed ${JSON.stringify(text)}`))), 10_000);
+      nc.on('exit', () => (clearTimeout(timer), resolve({ text, ms: performance.now() - t0 })));
+    });
+  const asked = await run('id\\n');
+  t.equal(asked.text, '6510500000\r\n', 'the reply arrived before the connection closed');
+  t.ok(asked.ms < 1500, `and nc returned in ${asked.ms.toFixed(0)} ms (the gateway does not wait out requestTimeoutMs)`);
+  const silent = await run('');
+  t.equal(silent.text, '', 'a client that sent nothing is closed at its EOF');
+  t.ok(silent.ms < 1000, `at once (${silent.ms.toFixed(0)} ms)`);
+});
+
 function rssOf(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = /VmRSS:\s+(\d+)/.exec(status);
