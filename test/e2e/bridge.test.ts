@@ -398,6 +398,48 @@ t.test('the chat lab: a pasted flood waits at its share of the device queue; a c
   t.notMatch(flooder.text + classmate.text, /refused/, 'nobody was told a line was refused');
 });
 
+t.test('a device that keeps talking while it is slow to take our lines: the lines still go through', { skip: noPty }, async (t) => {
+  const dir = t.testdir();
+  const pty = PtyPair.open(join(dir, 'ttyLAB'));
+  t.teardown(() => pty.close());
+  const port = await freePort();
+  const d = await startDaemon(dir, yaml(pty.linkPath, [{ name: 'lab', port }]));
+  t.teardown(() => d.stop());
+  await d.notify.waitFor((m) => /device open /.test(m.STATUS ?? ''), 5000);
+  const c = await TestClient.connect(port);
+  t.teardown(() => c.close());
+  await clientsCounted(d, 'lab', 1);
+
+  // bindings-cpp's poller watches one set of events at a time, and each arming replaces it: the gateway's reader
+  // (armed for 'readable' after every read) and serialport's writer (armed for 'writable' on EAGAIN) take turns.
+  // This checks that neither starves the other when both wait at once.
+  // The device streams a reading every 2 ms the whole time...
+  let talking = true;
+  let readings = 0;
+  const talk = (async () => {
+    while (talking) {
+      await pty.write(`reading ${readings++}\r\n`);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  })();
+  // ...and stops taking input for a while, so the gateway's writes to it block (EAGAIN) mid-paste.
+  pty.pauseReading();
+  const count = 2000;
+  c.send(Array.from({ length: count }, (_, i) => `cmd ${String(i).padStart(5, '0')} ${'q'.repeat(40)}\n`).join(''));
+  await new Promise((r) => setTimeout(r, 500));
+  pty.resumeReading();
+  const last = `cmd ${String(count - 1).padStart(5, '0')} `;
+  const got = await pty.readUntil((b) => b.includes(last), 10_000).then(
+    (b) => b.toString('latin1'),
+    (err: Error) => err.message,
+  );
+  talking = false;
+  await talk;
+  const cmds = got.split('\r\n').filter((l) => l.startsWith('cmd '));
+  t.equal(cmds.length, count, `every line reached the device while it kept talking (${readings} readings sent meanwhile)`);
+  t.ok(c.text.includes('reading '), 'and its readings kept reaching the client');
+});
+
 t.test('UDP request mode: each peer gets its own reply; an oversized datagram is refused', async (t) => {
   const dir = t.testdir();
   const tcpPort = await freePort();
