@@ -467,17 +467,17 @@ export class TcpSession implements Consumer, MonitorSink {
     return true;
   }
 
+  /** The client's last line went to the device and the device has said nothing since. */
+  private get awaitingAnswer(): boolean {
+    return this.lastLineAtSeq >= 0 && this.ctx.bridge.ring.endSeq === this.lastLineAtSeq;
+  }
+
   /**
    * A shared-mode client whose EOF comes right after a line the device has not answered yet (`echo id | nc -N`,
    * `nc -q 1`, a script) is waiting for that answer, which has no owner in shared mode. So, as socat lingers
    * after EOF, the output stays open until device lines have come and then paused for replyQuietMs, or for
    * requestTimeoutMs if none come. (A client that heard the device after its last line is closed at its EOF.)
    */
-  /** The client's last line went to the device and the device has said nothing since. */
-  private get awaitingAnswer(): boolean {
-    return this.lastLineAtSeq >= 0 && this.ctx.bridge.ring.endSeq === this.lastLineAtSeq;
-  }
-
   private lingerForAnswer(): void {
     const { replyQuietMs, requestTimeoutMs } = this.ctx.config;
     const ring = this.ctx.bridge.ring;
