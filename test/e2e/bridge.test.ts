@@ -1,8 +1,8 @@
 import t from 'tap';
 import { execFileSync, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { rssOf } from '../reliability/measure.js';
 import { PtyPair, ptyUnavailableReason } from '../support/pty.js';
 import { TestClient, freePort, startDaemon } from '../support/daemon.js';
 
@@ -43,6 +43,26 @@ async function clientsCounted(d: Awaited<ReturnType<typeof startDaemon>>, name: 
   await d.notify.waitFor((m) => new RegExp(`\\b${name} ${n}\\b`).test(m.STATUS ?? ''), 5000);
 }
 
+/**
+ * The usual rig: a fresh pty playing the device, the daemon on it with one TCP listener `name` (plus `extra`
+ * keys), the device open; both are ended when the test ends.
+ */
+async function daemonOnPty(
+  t: { testdir(): string; teardown(fn: () => unknown): void },
+  name: string,
+  extra?: string,
+  opts: { lines?: string; serial?: string } = {},
+): Promise<{ pty: PtyPair; port: number; d: Awaited<ReturnType<typeof startDaemon>> }> {
+  const dir = t.testdir();
+  const pty = PtyPair.open(join(dir, 'ttyLAB'));
+  t.teardown(() => pty.close());
+  const port = await freePort();
+  const d = await startDaemon(dir, yaml(pty.linkPath, [{ name, port, ...(extra ? { extra } : {}) }], opts));
+  t.teardown(() => d.stop());
+  await d.notify.waitFor((m) => /device open /.test(m.STATUS ?? ''), 5000);
+  return { pty, port, d };
+}
+
 /** Reads device-side lines from the pty as the lab box would. */
 async function deviceLine(pty: PtyPair, timeoutMs = 5000): Promise<string> {
   const got = await pty.readUntil('\r\n', timeoutMs);
@@ -72,17 +92,11 @@ t.test('the demo: the simulated lab box answers id and name over TCP and UDP', a
 });
 
 t.test('a device on a real pty: fan-out to every client, client lines reach the device whole with CR LF', { skip: noPty }, async (t) => {
-  const dir = t.testdir();
-  const pty = PtyPair.open(join(dir, 'ttyLAB'));
-  t.teardown(() => pty.close());
-  const port = await freePort();
-  const d = await startDaemon(dir, yaml(pty.linkPath, [{ name: 'lab', port, extra: 'telnet: off' }]));
-  t.teardown(() => d.stop());
+  const { pty, port, d } = await daemonOnPty(t, 'lab', 'telnet: off');
 
   const a = await TestClient.connect(port);
   const b = await TestClient.connect(port);
   t.teardown(() => (a.close(), b.close()));
-  await d.notify.waitFor((m) => /device open /.test(m.STATUS ?? ''), 5000);
   await clientsCounted(d, 'lab', 2);
 
   await pty.write('hello\r\n');
@@ -119,16 +133,7 @@ t.test('a device on a real pty: fan-out to every client, client lines reach the 
 });
 
 t.test('request mode: thirty clients typing at once each get exactly their own answer', { skip: noPty }, async (t) => {
-  const dir = t.testdir();
-  const pty = PtyPair.open(join(dir, 'ttyLAB'));
-  t.teardown(() => pty.close());
-  const port = await freePort();
-  const d = await startDaemon(
-    dir,
-    yaml(pty.linkPath, [{ name: 'class', port, extra: 'mode: request\nreplyQuietMs: 50\nrequestTimeoutMs: 2000\nmaxClients: 64' }]),
-  );
-  t.teardown(() => d.stop());
-  await d.notify.waitFor((m) => /device open /.test(m.STATUS ?? ''), 5000);
+  const { pty, port, d } = await daemonOnPty(t, 'class', 'mode: request\nreplyQuietMs: 50\nrequestTimeoutMs: 2000\nmaxClients: 64');
 
   // The device answers "id N" with "student N", a little later, as a real box would.
   let answered = 0;
@@ -160,13 +165,7 @@ t.test('request mode: thirty clients typing at once each get exactly their own a
 });
 
 t.test('unplug and replug: clients stay connected, are told, and traffic resumes', { skip: noPty }, async (t) => {
-  const dir = t.testdir();
-  const pty = PtyPair.open(join(dir, 'ttyLAB'));
-  t.teardown(() => pty.close());
-  const port = await freePort();
-  const d = await startDaemon(dir, yaml(pty.linkPath, [{ name: 'lab', port }]));
-  t.teardown(() => d.stop());
-  await d.notify.waitFor((m) => /device open /.test(m.STATUS ?? ''), 5000);
+  const { pty, port, d } = await daemonOnPty(t, 'lab');
   const c = await TestClient.connect(port);
   t.teardown(() => c.close());
   await clientsCounted(d, 'lab', 1);
@@ -187,13 +186,7 @@ t.test('unplug and replug: clients stay connected, are told, and traffic resumes
 });
 
 t.test('a stalled client never slows the others; its backlog is bounded and counted', { skip: noPty }, async (t) => {
-  const dir = t.testdir();
-  const pty = PtyPair.open(join(dir, 'ttyLAB'));
-  t.teardown(() => pty.close());
-  const port = await freePort();
-  const d = await startDaemon(dir, yaml(pty.linkPath, [{ name: 'lab', port, extra: 'clientBufferBytes: 65536' }], { lines: 'ringBytes: 1048576' }));
-  t.teardown(() => d.stop());
-  await d.notify.waitFor((m) => /device open /.test(m.STATUS ?? ''), 5000);
+  const { pty, port, d } = await daemonOnPty(t, 'lab', 'clientBufferBytes: 65536', { lines: 'ringBytes: 1048576' });
 
   const stalled = await TestClient.connect(port);
   stalled.socket.pause(); // never reads
@@ -320,20 +313,8 @@ t.test('a shared listener: `echo id | nc -N` gets the answer before the gateway 
   t.ok(silent.ms < 1000, `at once (${silent.ms.toFixed(0)} ms)`);
 });
 
-function rssOf(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = /VmRSS:\s+(\d+)/.exec(status);
-  return kb ? Number(kb[1]) * 1024 : 0;
-}
-
 t.test('the chat lab: length-prefixed messages both ways, closeOn BYEBYE from either side', { skip: noPty }, async (t) => {
-  const dir = t.testdir();
-  const pty = PtyPair.open(join(dir, 'ttyLAB'));
-  t.teardown(() => pty.close());
-  const port = await freePort();
-  const d = await startDaemon(dir, yaml(pty.linkPath, [{ name: 'chat', port, extra: 'framing: length-prefixed\ntelnet: off\ncloseOn: BYEBYE' }]));
-  t.teardown(() => d.stop());
-  await d.notify.waitFor((m) => /device open /.test(m.STATUS ?? ''), 5000);
+  const { pty, port, d } = await daemonOnPty(t, 'chat', 'framing: length-prefixed\ntelnet: off\ncloseOn: BYEBYE');
   const a = await TestClient.connect(port);
   const b = await TestClient.connect(port);
   t.teardown(() => (a.close(), b.close()));
@@ -366,14 +347,8 @@ t.test('the chat lab: length-prefixed messages both ways, closeOn BYEBYE from ei
 });
 
 t.test('the chat lab: a pasted flood waits at its share of the device queue; a classmate is not refused', { skip: noPty }, async (t) => {
-  const dir = t.testdir();
-  const pty = PtyPair.open(join(dir, 'ttyLAB'));
-  t.teardown(() => pty.close());
-  const port = await freePort();
   // Default writeQueueBytes (64 KiB): a flooder's share is 16 KiB, and one read of its socket can be 64 KiB.
-  const d = await startDaemon(dir, yaml(pty.linkPath, [{ name: 'chat', port, extra: 'framing: length-prefixed\ntelnet: off' }]));
-  t.teardown(() => d.stop());
-  await d.notify.waitFor((m) => /device open /.test(m.STATUS ?? ''), 5000);
+  const { pty, port, d } = await daemonOnPty(t, 'chat', 'framing: length-prefixed\ntelnet: off');
   const flooder = await TestClient.connect(port);
   const classmate = await TestClient.connect(port);
   t.teardown(() => (flooder.close(), classmate.close()));
@@ -399,13 +374,7 @@ t.test('the chat lab: a pasted flood waits at its share of the device queue; a c
 });
 
 t.test('a device that keeps talking while it is slow to take our lines: the lines still go through', { skip: noPty }, async (t) => {
-  const dir = t.testdir();
-  const pty = PtyPair.open(join(dir, 'ttyLAB'));
-  t.teardown(() => pty.close());
-  const port = await freePort();
-  const d = await startDaemon(dir, yaml(pty.linkPath, [{ name: 'lab', port }]));
-  t.teardown(() => d.stop());
-  await d.notify.waitFor((m) => /device open /.test(m.STATUS ?? ''), 5000);
+  const { pty, port, d } = await daemonOnPty(t, 'lab');
   const c = await TestClient.connect(port);
   t.teardown(() => c.close());
   await clientsCounted(d, 'lab', 1);
@@ -464,15 +433,9 @@ t.test('UDP request mode: each peer gets its own reply; an oversized datagram is
 });
 
 t.test('a slow client that catches up is told once how many lines it missed', { skip: noPty }, async (t) => {
-  const dir = t.testdir();
-  const pty = PtyPair.open(join(dir, 'ttyLAB'));
-  t.teardown(() => pty.close());
-  const port = await freePort();
   // The ring is large enough not to lap during the test (so the paused client is never closed as stalled),
   // and the data far exceeds what loopback socket buffers absorb (a few MB), so the client really falls behind.
-  const d = await startDaemon(dir, yaml(pty.linkPath, [{ name: 'lab', port, extra: 'clientBufferBytes: 4096' }], { lines: 'ringBytes: 33554432' }));
-  t.teardown(() => d.stop());
-  await d.notify.waitFor((m) => /device open /.test(m.STATUS ?? ''), 5000);
+  const { pty, port, d } = await daemonOnPty(t, 'lab', 'clientBufferBytes: 4096', { lines: 'ringBytes: 33554432' });
   const slow = await TestClient.connect(port);
   t.teardown(() => slow.close());
   await clientsCounted(d, 'lab', 1);
@@ -518,13 +481,7 @@ t.test('request mode: a client that sends its line and then EOF (nc -N, a script
 });
 
 t.test('the device queue is bounded: while the device is away, a line that does not fit is refused and its sender told', { skip: noPty }, async (t) => {
-  const dir = t.testdir();
-  const pty = PtyPair.open(join(dir, 'ttyLAB'));
-  t.teardown(() => pty.close());
-  const port = await freePort();
-  const d = await startDaemon(dir, yaml(pty.linkPath, [{ name: 'lab', port }], { serial: 'writeQueueBytes: 1024', lines: 'maxLineBytes: 100' }));
-  t.teardown(() => d.stop());
-  await d.notify.waitFor((m) => /device open /.test(m.STATUS ?? ''), 5000);
+  const { pty, port, d } = await daemonOnPty(t, 'lab', undefined, { serial: 'writeQueueBytes: 1024', lines: 'maxLineBytes: 100' });
   pty.unplug();
   // Each client may hold about 470 bytes of the 1024-byte queue before it is paused (backpressure, nothing
   // lost); the third client's lines no longer fit at all and are refused.
