@@ -5,6 +5,7 @@ import { freePort, startDaemon, type RunningDaemon } from '../../support/daemon.
 import { PtyPair, ptyUnavailableReason } from '../../support/pty.js';
 import { Random, seedFromEnv } from '../../support/random.js';
 import { fdCount, rssOf, sleep, waitUntil } from '../measure.js';
+import { labConfig } from '../lab-config.js';
 
 /**
  * Issue 7, case 1: the lab box is unplugged and plugged back in, again and again, while it talks.
@@ -56,7 +57,7 @@ async function run(scale: Scale, dir: string): Promise<CaseResult> {
   const clients: Tally[] = [];
   const device = new Device(pty);
   try {
-    d = await startDaemon(dir, config(pty.linkPath, port));
+    d = await startDaemon(dir, labConfig(pty.linkPath, port));
     for (let i = 0; i < CLIENTS; i++) clients.push(await Tally.connect(port));
     // A line from each client reaching the pty proves the port is open and every client is attached (STATUS=
     // would say so too, but only once a second).
@@ -167,23 +168,6 @@ async function run(scale: Scale, dir: string): Promise<CaseResult> {
   }
 }
 
-function config(link: string, port: number): string {
-  return `serial:
-  path: ${link}
-  reconnectMinMs: 20
-  reconnectMaxMs: 100
-lines:
-  idleFlushMs: 100
-tcp:
-  - name: lab
-    host: 127.0.0.1
-    port: ${port}
-    telnet: off
-udp: []
-log:
-  level: warning
-`;
-}
 
 /** The lab box: numbered lines, a few at a time, as long as it is plugged in. */
 class Device {

@@ -1,12 +1,11 @@
 import { writeFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { type CaseResult, type ReliabilityCase, type Scale, emptyResult } from '../case.js';
 import { TestClient, freePort, startDaemon, type RunningDaemon } from '../../support/daemon.js';
 import type { NotifyFields } from '../../support/notify-listener.js';
 import { PtyPair, ptyUnavailableReason } from '../../support/pty.js';
 import { sleep, waitUntil } from '../measure.js';
-import { NumberedLineDevice } from '../numbered-device.js';
+import { NumberedLineDevice, NumberedLineTally } from '../numbered-device.js';
 
 /**
  * Issue 7, case 7: a reload storm. The instructor edits the config while the class works, saves half-edited
@@ -38,8 +37,6 @@ const PARAMS: Record<Scale, Params> = {
 };
 
 const CLIENTS = 3;
-const LINE = /^L(\d{8}) x{40}$/;
-const MISSED = /^! missed (\d+) lines?/;
 
 interface Broken {
   what: string;
@@ -79,13 +76,13 @@ async function run(scale: Scale, dir: string): Promise<CaseResult> {
   const other = await freePort();
   const file = join(dir, 'config.yaml');
   let d: RunningDaemon | undefined;
-  const clients: Tally[] = [];
+  const clients: NumberedLineTally[] = [];
   const device = new NumberedLineDevice(pty, { paceMs: 3 });
   try {
     const base: ConfigOptions = { device: pty.linkPath, lab, other, banner: 'valid start', level: 'info' };
     d = await startDaemon(dir, config(base));
     await d.notify.waitFor((m) => /device open /.test(m.STATUS ?? ''), 5000);
-    for (let i = 0; i < CLIENTS; i++) clients.push(await Tally.connect(lab));
+    for (let i = 0; i < CLIENTS; i++) clients.push(await NumberedLineTally.connect(lab));
     await d.notify.waitFor((m) => new RegExp(`\\blab ${CLIENTS}\\b`).test(m.STATUS ?? ''), 5000);
     device.start();
 
@@ -230,51 +227,3 @@ async function bannerOf(port: number): Promise<string> {
   }
 }
 
-/** A client of the unchanged listener: counts device lines and announced misses, checks the order. */
-class Tally {
-  lines = 0;
-  missed = 0;
-  closed = false;
-  readonly disorder: string[] = [];
-  private last = -1;
-  private rest = '';
-
-  private constructor(private readonly socket: Socket) {
-    socket.setEncoding('latin1');
-    socket.on('data', (s: string) => this.onData(s));
-    socket.on('error', () => {});
-    socket.on('close', () => (this.closed = true));
-  }
-
-  static connect(port: number): Promise<Tally> {
-    return new Promise((resolve, reject) => {
-      const s = connect({ port, host: '127.0.0.1' }, () => resolve(new Tally(s)));
-      s.once('error', reject);
-    });
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-
-  private onData(s: string): void {
-    const parts = (this.rest + s).split('\r\n');
-    this.rest = parts.pop()!;
-    for (const line of parts) {
-      const miss = MISSED.exec(line);
-      if (miss) {
-        this.missed += Number(miss[1]);
-        continue;
-      }
-      const m = LINE.exec(line);
-      if (!m) {
-        this.disorder.push(`unexpected line ${JSON.stringify(line.slice(0, 80))}`);
-        continue;
-      }
-      const seq = Number(m[1]);
-      if (seq <= this.last) this.disorder.push(`L${seq} after L${this.last}`);
-      this.last = seq;
-      this.lines++;
-    }
-  }
-}

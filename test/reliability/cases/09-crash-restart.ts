@@ -1,11 +1,11 @@
 import { closeSync, constants, openSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { type CaseResult, type ReliabilityCase, type Scale, emptyResult } from '../case.js';
 import { freePort, startDaemon, type RunningDaemon } from '../../support/daemon.js';
 import { PtyPair, ptyUnavailableReason } from '../../support/pty.js';
 import { sleep, waitUntil } from '../measure.js';
-import { NumberedLineDevice } from '../numbered-device.js';
+import { labConfig } from '../lab-config.js';
+import { NumberedLineDevice, NumberedLineTally } from '../numbered-device.js';
 
 // koffi's types are declared as ESM; require() gets its CommonJS build with the same API (as in test/support).
 const koffi = require('koffi') as typeof import('koffi', { with: { 'resolution-mode': 'require' } });
@@ -35,8 +35,6 @@ const PARAMS: Record<Scale, { rounds: number; loadMs: number; statusEveryRound: 
 
 const CLIENTS = 3;
 const SERVE_BOUND_MS = 2000;
-const LINE = /^L(\d{8}) x{40}$/;
-const MISSED = /^! missed (\d+) lines?/;
 const LOCK_EX = 2;
 const LOCK_NB = 4;
 
@@ -52,15 +50,15 @@ async function run(scale: Scale, dir: string): Promise<CaseResult> {
   const p = PARAMS[scale];
   const pty = PtyPair.open(join(dir, 'ttyLAB'));
   const port = await freePort();
-  const yaml = config(pty.linkPath, port);
+  const yaml = labConfig(pty.linkPath, port);
   const device = new NumberedLineDevice(pty, { paceMs: 2, ignoreWriteErrors: true });
   let d: RunningDaemon | undefined;
-  let clients: Tally[] = [];
-  const all: Tally[] = [];
+  let clients: NumberedLineTally[] = [];
+  const all: NumberedLineTally[] = [];
   try {
     d = await startDaemon(dir, yaml);
     device.start();
-    clients = await Promise.all(Array.from({ length: CLIENTS }, () => Tally.connect(port)));
+    clients = await Promise.all(Array.from({ length: CLIENTS }, () => NumberedLineTally.connect(port, { afterRestart: true })));
     all.push(...clients);
     // A device line at a client: the port is open (and so locked) now.
     await waitUntil(() => clients.some((c) => c.lines > 0), 5000);
@@ -91,7 +89,7 @@ async function run(scale: Scale, dir: string): Promise<CaseResult> {
 
       // As systemd would: start it again on the same file; clients reconnect as fast as they can.
       const spawnedAt = performance.now();
-      const reconnecting = Promise.all(Array.from({ length: CLIENTS }, () => Tally.connectRetrying(port, 5000)));
+      const reconnecting = Promise.all(Array.from({ length: CLIENTS }, () => NumberedLineTally.connectRetrying(port, 5000, { afterRestart: true })));
       d = await startDaemon(dir, yaml);
       clients = await reconnecting;
       all.push(...clients);
@@ -146,23 +144,6 @@ async function run(scale: Scale, dir: string): Promise<CaseResult> {
   }
 }
 
-function config(link: string, port: number): string {
-  return `serial:
-  path: ${link}
-  reconnectMinMs: 20
-  reconnectMaxMs: 100
-lines:
-  idleFlushMs: 100
-tcp:
-  - name: lab
-    host: 127.0.0.1
-    port: ${port}
-    telnet: off
-udp: []
-log:
-  level: warning
-`;
-}
 
 let flockFn: ((fd: number, op: number) => number) | undefined;
 
@@ -176,82 +157,6 @@ function tryLock(path: string): string {
     return Object.entries(koffi.os.errno).find(([, v]) => v === errno)?.[0] ?? `errno ${errno}`;
   } finally {
     closeSync(fd); // closing the only fd of this open file description drops our lock
-  }
-}
-
-/** One connection: its device lines, in order, and the misses it was told of; timed from its first line. */
-class Tally {
-  lines = 0;
-  missed = 0;
-  leading = 0;
-  firstLineAt = Infinity;
-  readonly disorder: string[] = [];
-  private first = -1;
-  private last = -1;
-  private rest = '';
-
-  private constructor(private readonly socket: Socket) {
-    socket.setEncoding('latin1');
-    socket.on('data', (s: string) => this.onData(s));
-    socket.on('error', () => {});
-  }
-
-  /** Lines between the first and the last this connection saw: each was delivered or announced, or is a gap. */
-  get window(): number {
-    return this.first < 0 ? 0 : this.last - this.first + 1;
-  }
-
-  static connect(port: number): Promise<Tally> {
-    return new Promise((resolve, reject) => {
-      const s = connect({ port, host: '127.0.0.1' }, () => resolve(new Tally(s)));
-      s.once('error', reject);
-    });
-  }
-
-  static async connectRetrying(port: number, timeoutMs: number): Promise<Tally> {
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      try {
-        return await Tally.connect(port);
-      } catch (err) {
-        if (performance.now() > deadline) throw err;
-        await sleep(10);
-      }
-    }
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-
-  private onData(s: string): void {
-    const parts = (this.rest + s).split('\r\n');
-    this.rest = parts.pop()!;
-    for (const line of parts) {
-      const miss = MISSED.exec(line);
-      if (miss) {
-        this.missed += Number(miss[1]);
-        continue;
-      }
-      if (line.startsWith('! ')) continue; // device away/back: not a device line
-      const m = LINE.exec(line);
-      if (!m) {
-        // The tail of a line the killed daemon had half read can open a new connection.
-        if (this.first < 0 && /^[L\d]*\s?x*$/.test(line)) this.leading++;
-        else this.disorder.push(`unexpected line ${JSON.stringify(line.slice(0, 80))}`);
-        continue;
-      }
-      const seq = Number(m[1]);
-      if (this.first < 0) {
-        this.first = seq;
-        this.firstLineAt = performance.now();
-      } else if (seq <= this.last) {
-        // A gap is not judged here: the totals (window = delivered + announced) show an unannounced one.
-        this.disorder.push(`L${seq} after L${this.last}`);
-      }
-      this.last = seq;
-      this.lines++;
-    }
   }
 }
 
