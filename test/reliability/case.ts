@@ -3,6 +3,8 @@
  * 'fast' inside `npm test` (a few seconds each) and 'soak' from `npm run soak` (minutes, bounded, stops by
  * itself). Every case runs the built daemon as a child process and checks invariants from outside.
  */
+import { ptyUnavailableReason } from '../support/pty.js';
+
 export type Scale = 'fast' | 'soak';
 
 export interface CaseResult {
@@ -24,6 +26,8 @@ export interface CaseResult {
 export interface ReliabilityCase {
   /** `1 unplug/replug` ... `10 access`: the number is the issue's. */
   name: string;
+  /** The case plays the device on a pty: where none can be made here, the runners skip it and say why. */
+  needsPty?: boolean;
   run(scale: Scale, dir: string): Promise<CaseResult>;
 }
 
@@ -33,4 +37,9 @@ export function emptyResult(): CaseResult {
 
 export function unaccounted(r: CaseResult): number {
   return r.linesSent - r.linesDelivered - r.linesDropped;
+}
+
+/** Why `c` cannot run on this machine, or undefined. */
+export function skipReason(c: ReliabilityCase): string | undefined {
+  return c.needsPty ? ptyUnavailableReason() : undefined;
 }

@@ -5,14 +5,21 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type CaseResult, unaccounted } from './case.js';
+import { type CaseResult, skipReason, unaccounted } from './case.js';
 import { loadCases } from './load-cases.js';
 
 async function main(): Promise<number> {
   const only = process.argv[2];
   const rows: { name: string; r: CaseResult | null; error?: string; secs: number }[] = [];
+  const skipped: string[] = [];
   for (const c of loadCases()) {
     if (only && !c.name.includes(only)) continue;
+    const why = skipReason(c);
+    if (why) {
+      skipped.push(`${c.name}: ${why}`);
+      process.stdout.write(`skipped ${c.name}: ${why}\n`);
+      continue;
+    }
     const dir = mkdtempSync(join(tmpdir(), 'sg-soak-'));
     const t0 = Date.now();
     process.stdout.write(`running ${c.name} ...\n`);
@@ -41,9 +48,10 @@ async function main(): Promise<number> {
   const passed = rows.filter(ok).length;
   lines.push('');
   lines.push(
-    `cases: ${passed} passed, ${rows.length - passed} broken; faults injected and survived: ${sum((r) => r.faults)}; lines sent ${sum((r) => r.linesSent)}, delivered ${sum((r) => r.linesDelivered)}, counted as dropped ${sum((r) => r.linesDropped)}, unaccounted ${sum(unaccounted)}; fds leaked ${sum((r) => r.fdsLeaked)}`,
+    `cases: ${passed} passed, ${rows.length - passed} broken, ${skipped.length} skipped; faults injected and survived: ${sum((r) => r.faults)}; lines sent ${sum((r) => r.linesSent)}, delivered ${sum((r) => r.linesDelivered)}, counted as dropped ${sum((r) => r.linesDropped)}, unaccounted ${sum(unaccounted)}; fds leaked ${sum((r) => r.fdsLeaked)}`,
   );
   for (const x of rows) for (const n of x.r?.notes ?? []) lines.push(`- ${x.name}: ${n}`);
+  for (const s of skipped) lines.push(`- skipped ${s}`);
   process.stdout.write(`\n${lines.join('\n')}\n`);
   return passed === rows.length ? 0 : 1;
 }

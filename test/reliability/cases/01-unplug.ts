@@ -2,7 +2,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { type CaseResult, type ReliabilityCase, type Scale, emptyResult } from '../case.js';
 import { freePort, startDaemon, type RunningDaemon } from '../../support/daemon.js';
-import { PtyPair, ptyUnavailableReason } from '../../support/pty.js';
+import { PtyPair } from '../../support/pty.js';
 import { Random, seedFromEnv } from '../../support/random.js';
 import { fdCount, rssOf, sleep, waitUntil } from '../measure.js';
 import { labConfig } from '../lab-config.js';
@@ -39,15 +39,10 @@ const RECONNECT_BOUND_MS = 1000;
 const LINE = /^L(\d{8}) x{40}$/;
 const NOTICE = /! (device away|device back|missed (\d+) lines?)[^\r\n]*$/;
 
-export const reliabilityCase: ReliabilityCase = { name: '01 unplug/replug', run };
+export const reliabilityCase: ReliabilityCase = { name: '01 unplug/replug', needsPty: true, run };
 
 async function run(scale: Scale, dir: string): Promise<CaseResult> {
   const r = emptyResult();
-  const skip = ptyUnavailableReason();
-  if (skip) {
-    r.notes.push(`skipped: ${skip}`);
-    return r;
-  }
   const p = PARAMS[scale];
   const rnd = new Random(seedFromEnv());
   r.notes.push(`seed ${rnd.seed} (SEED=${rnd.seed} replays the pauses)`);

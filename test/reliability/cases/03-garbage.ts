@@ -3,7 +3,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { type CaseResult, type ReliabilityCase, type Scale, emptyResult } from '../case.js';
 import { freePort, startDaemon, type RunningDaemon } from '../../support/daemon.js';
-import { PtyPair, ptyUnavailableReason } from '../../support/pty.js';
+import { PtyPair } from '../../support/pty.js';
 import { Random, seedFromEnv } from '../../support/random.js';
 import { sleep, waitUntil } from '../measure.js';
 
@@ -44,15 +44,10 @@ const LF = 0x0a;
 const NUL = 0x00;
 const CRLF = Buffer.from('\r\n');
 
-export const reliabilityCase: ReliabilityCase = { name: '03 garbage', run };
+export const reliabilityCase: ReliabilityCase = { name: '03 garbage', needsPty: true, run };
 
 async function run(scale: Scale, dir: string): Promise<CaseResult> {
   const r = emptyResult();
-  const skip = ptyUnavailableReason();
-  if (skip) {
-    r.notes.push(`skipped: ${skip}`);
-    return r;
-  }
   const p = PARAMS[scale];
   const rnd = new Random(seedFromEnv());
   r.notes.push(`seed ${rnd.seed}`);

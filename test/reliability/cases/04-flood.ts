@@ -3,7 +3,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { type CaseResult, type ReliabilityCase, type Scale, emptyResult } from '../case.js';
 import { freePort, startDaemon, type RunningDaemon } from '../../support/daemon.js';
-import { PtyPair, ptyUnavailableReason } from '../../support/pty.js';
+import { PtyPair } from '../../support/pty.js';
 import { rssOf, sleep, waitUntil } from '../measure.js';
 
 /**
@@ -48,15 +48,10 @@ const FLOOD_LINE = /^F(\d{8}) y{48}$/;
 const OTHER_LINE = /^O(\d)-(\d+)$/;
 const MARKER = /^M(\d+)$/;
 
-export const reliabilityCase: ReliabilityCase = { name: '04 flood', run };
+export const reliabilityCase: ReliabilityCase = { name: '04 flood', needsPty: true, run };
 
 async function run(scale: Scale, dir: string): Promise<CaseResult> {
   const r = emptyResult();
-  const skip = ptyUnavailableReason();
-  if (skip) {
-    r.notes.push(`skipped: ${skip}`);
-    return r;
-  }
   const p = PARAMS[scale];
   const ptyBytes = ptyCapacity(join(dir, 'ttyCAL'));
   const pty = PtyPair.open(join(dir, 'ttyLAB'));

@@ -2,7 +2,7 @@ import { createSocket, type Socket as DgramSocket } from 'node:dgram';
 import { join } from 'node:path';
 import { type CaseResult, type ReliabilityCase, type Scale, emptyResult } from '../case.js';
 import { freePort, startDaemon, type RunningDaemon } from '../../support/daemon.js';
-import { PtyPair, ptyUnavailableReason } from '../../support/pty.js';
+import { PtyPair } from '../../support/pty.js';
 import { Random, seedFromEnv } from '../../support/random.js';
 import { fdCount, rssOf, sleep, waitUntil } from '../measure.js';
 
@@ -51,15 +51,10 @@ const RSS_BOUND = 16e6;
  */
 const SMALL_HEAP = '--max-semi-space-size=1 --max-old-space-size=32';
 
-export const reliabilityCase: ReliabilityCase = { name: '06 udp abuse', run };
+export const reliabilityCase: ReliabilityCase = { name: '06 udp abuse', needsPty: true, run };
 
 async function run(scale: Scale, dir: string): Promise<CaseResult> {
   const r = emptyResult();
-  const skip = ptyUnavailableReason();
-  if (skip) {
-    r.notes.push(`skipped: ${skip}`);
-    return r;
-  }
   const p = PARAMS[scale];
   const rnd = new Random(seedFromEnv());
   r.notes.push(`seed ${rnd.seed} (SEED=${rnd.seed} replays the datagrams)`);

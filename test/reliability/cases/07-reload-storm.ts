@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { type CaseResult, type ReliabilityCase, type Scale, emptyResult } from '../case.js';
 import { TestClient, freePort, startDaemon, type RunningDaemon } from '../../support/daemon.js';
 import type { NotifyFields } from '../../support/notify-listener.js';
-import { PtyPair, ptyUnavailableReason } from '../../support/pty.js';
+import { PtyPair } from '../../support/pty.js';
 import { sleep, waitUntil } from '../measure.js';
 import { NumberedLineDevice, NumberedLineTally } from '../numbered-device.js';
 
@@ -61,15 +61,10 @@ const BROKEN: Broken[] = [
   { what: 'a scalar where a section belongs', yaml: (o) => config(o).replace(/^lines:\n  idleFlushMs: 100\n/m, 'lines: crlf\n') },
 ];
 
-export const reliabilityCase: ReliabilityCase = { name: '07 reload storm', run };
+export const reliabilityCase: ReliabilityCase = { name: '07 reload storm', needsPty: true, run };
 
 async function run(scale: Scale, dir: string): Promise<CaseResult> {
   const r = emptyResult();
-  const skip = ptyUnavailableReason();
-  if (skip) {
-    r.notes.push(`skipped: ${skip}`);
-    return r;
-  }
   const p = PARAMS[scale];
   const pty = PtyPair.open(join(dir, 'ttyLAB'));
   const lab = await freePort();

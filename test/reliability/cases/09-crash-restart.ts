@@ -2,7 +2,7 @@ import { closeSync, constants, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { type CaseResult, type ReliabilityCase, type Scale, emptyResult } from '../case.js';
 import { freePort, startDaemon, type RunningDaemon } from '../../support/daemon.js';
-import { PtyPair, ptyUnavailableReason } from '../../support/pty.js';
+import { PtyPair } from '../../support/pty.js';
 import { sleep, waitUntil } from '../measure.js';
 import { labConfig } from '../lab-config.js';
 import { NumberedLineDevice, NumberedLineTally } from '../numbered-device.js';
@@ -38,15 +38,10 @@ const SERVE_BOUND_MS = 2000;
 const LOCK_EX = 2;
 const LOCK_NB = 4;
 
-export const reliabilityCase: ReliabilityCase = { name: '09 crash/restart', run };
+export const reliabilityCase: ReliabilityCase = { name: '09 crash/restart', needsPty: true, run };
 
 async function run(scale: Scale, dir: string): Promise<CaseResult> {
   const r = emptyResult();
-  const skip = ptyUnavailableReason();
-  if (skip) {
-    r.notes.push(`skipped: ${skip}`);
-    return r;
-  }
   const p = PARAMS[scale];
   const pty = PtyPair.open(join(dir, 'ttyLAB'));
   const port = await freePort();

@@ -3,7 +3,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { type CaseResult, type ReliabilityCase, type Scale, emptyResult } from '../case.js';
 import { freePort, startDaemon, type RunningDaemon } from '../../support/daemon.js';
-import { PtyPair, ptyUnavailableReason } from '../../support/pty.js';
+import { PtyPair } from '../../support/pty.js';
 import { Random, seedFromEnv } from '../../support/random.js';
 import { fdCount, sleep, waitUntil } from '../measure.js';
 
@@ -41,15 +41,10 @@ const TELNET = Buffer.from([
   0xff, 0xf3, 0xff, 0xf2, 0xff, 0xf9, 0xff, 0xef, 0xff, 0xff, 0x0d, 0x00, 0x0a,
 ]);
 
-export const reliabilityCase: ReliabilityCase = { name: '10 access', run };
+export const reliabilityCase: ReliabilityCase = { name: '10 access', needsPty: true, run };
 
 async function run(scale: Scale, dir: string): Promise<CaseResult> {
   const r = emptyResult();
-  const skip = ptyUnavailableReason();
-  if (skip) {
-    r.notes.push(`skipped: ${skip}`);
-    return r;
-  }
   const p = PARAMS[scale];
   const rnd = new Random(seedFromEnv());
   r.notes.push(`seed ${rnd.seed}`);
