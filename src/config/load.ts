@@ -435,6 +435,12 @@ class ConfigCheck {
           `only works with mode: request; this listener's mode is ${l.mode} (set mode: request or remove closeAfterReply)`,
         );
       }
+      if (l.controlBytes === 'raw' && l.mode !== 'monitor') {
+        this.add(
+          `tcp[${i}].controlBytes`,
+          `only applies to mode: monitor (other modes always pass device bytes on unchanged); this listener's mode is ${l.mode} (remove controlBytes)`,
+        );
+      }
     });
   }
 

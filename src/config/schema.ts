@@ -84,6 +84,7 @@ export const tcpListenerSchema: SectionSpec = {
   idleTimeoutMs: int(0, 0, 86400000, 'close a silent client after this (0 = never)', 'milliseconds'),
   closeOn: text('', 256, 'a client line that closes the connection (empty = none)'),
   closeAfterReply: bool(false, 'request mode: close the connection after each reply'),
+  controlBytes: oneOf('visible', ['visible', 'raw'], 'monitor mode: show control bytes as \\xNN (raw = pass them on, for a program)'),
   replyMaxLines: replyMaxLines(),
   replyQuietMs: replyQuietMs(),
   requestTimeoutMs: requestTimeoutMs(),

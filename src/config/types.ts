@@ -15,6 +15,7 @@ export type LineDelimiter = 'crlf' | 'lf' | 'cr' | 'any' | 'none';
 export type OutputDelimiter = 'crlf' | 'lf' | 'cr' | 'none';
 export type TcpMode = 'shared' | 'request' | 'monitor';
 export type UdpMode = 'shared' | 'request';
+export type ControlBytes = 'visible' | 'raw';
 export type Framing = 'lines' | 'raw' | 'length-prefixed';
 export type TelnetMode = 'auto' | 'on' | 'off';
 export type LogLevel = 'error' | 'warning' | 'info' | 'debug';
@@ -81,6 +82,11 @@ export interface TcpListenerConfig {
   closeOn: string;
   /** Only ever true on a `request` listener. */
   closeAfterReply: boolean;
+  /**
+   * Monitor listeners: `visible` shows every control byte (and every byte outside well-formed UTF-8) from clients
+   * and the device as `\xNN`, so nobody can act on the instructor's terminal; `raw` passes them on.
+   */
+  controlBytes: ControlBytes;
   /** 0 = no limit. */
   replyMaxLines: number;
   replyQuietMs: number;

@@ -9,6 +9,7 @@ import type { LinkState } from '../serial/serial-link.js';
 import { InputFramer } from './input-framer.js';
 import { LengthPrefixDecoder, encodeLengthPrefix } from './length-prefix.js';
 import { TelnetDecoder, escapeIac } from './telnet.js';
+import { makeVisible } from './visible.js';
 
 /**
  * One TCP client. Output: reads the ring through its own cursor and writes runs of device lines as views of the
@@ -175,7 +176,8 @@ export class TcpSession implements Consumer, MonitorSink {
       return;
     }
     // A copy is fine here: monitors are few, and the client's buffer is reused.
-    const text = Buffer.concat([Buffer.from(`[${from}] `), line]);
+    // What one student typed reaches the instructor's terminal as text, never as a control sequence.
+    const text = Buffer.concat([Buffer.from(`[${from}] `), this.visibleOnly ? makeVisible(line) : line]);
     if (this.ctx.config.framing === 'length-prefixed') {
       for (const part of encodeLengthPrefix(text, this.ctx.config.lengthDigits)) this.socket.write(part);
     } else {
@@ -209,7 +211,8 @@ export class TcpSession implements Consumer, MonitorSink {
     socket.cork();
     const cfg = this.ctx.config;
     const framing = cfg.framing;
-    const plain = framing !== 'length-prefixed' && cfg.mode !== 'request' && this.closeOn === null;
+    const visibleOnly = this.visibleOnly;
+    const plain = framing !== 'length-prefixed' && cfg.mode !== 'request' && this.closeOn === null && !visibleOnly;
     while (bytes < limit && (s = ring.next(this.cursor)) >= 0) {
       if (first < 0) {
         first = s;
@@ -236,6 +239,21 @@ export class TcpSession implements Consumer, MonitorSink {
           last = part;
         }
         bytes += ring.recordLength(s) + cfg.lengthDigits;
+      } else if (visibleOnly) {
+        // The device may echo what a student sent (the chat lab relays it): a monitor shows that as text too.
+        const content = ring.content(s);
+        const shown = makeVisible(content);
+        if (last) socket.write(last);
+        const term = ring.terminator(s);
+        if (shown === content) {
+          last = ring.view(s);
+        } else if (term.length === 0) {
+          last = shown;
+        } else {
+          socket.write(shown);
+          last = term;
+        }
+        bytes += ring.recordLength(s);
       } else {
         const view = ring.view(s);
         if (last) socket.write(last);
@@ -304,6 +322,11 @@ export class TcpSession implements Consumer, MonitorSink {
       for (const text of this.heldNotices.splice(0)) this.sendText(text, true);
     }
     this.flush();
+  }
+
+  /** A monitor that shows control bytes as `\xNN` (the default); every other listener passes bytes on as they are. */
+  private get visibleOnly(): boolean {
+    return this.ctx.config.mode === 'monitor' && this.ctx.config.controlBytes !== 'raw';
   }
 
   private escape(view: Buffer): Buffer {
