@@ -5,6 +5,9 @@ import { formatErrors, loadConfig } from './config/load.js';
 import type { GatewayConfig, SerialConfig, TcpListenerConfig, UdpListenerConfig } from './config/types.js';
 import { TcpListener } from './net/tcp-listener.js';
 import { UdpListener } from './net/udp-listener.js';
+import { localNetworks } from './net/local-networks.js';
+import { AMPLIFICATION } from './net/udp-proof.js';
+import { randomBytes } from 'node:crypto';
 import { SerialLink } from './serial/serial-link.js';
 import { describeSettings, linkTargetFor } from './serial/targets.js';
 import { createLedController } from './led/controller.js';
@@ -40,6 +43,8 @@ export class Daemon {
   private readonly leds: ReturnType<typeof createLedController>;
   private degradedUntil = 0;
   private lastDrops = 0;
+  /** Keys UDP cookies for this run: a restart makes every outstanding cookie useless, as intended. */
+  private readonly cookieSecret = randomBytes(32);
 
   constructor(private readonly opts: DaemonOptions) {
     this.config = opts.config;
@@ -85,7 +90,7 @@ export class Daemon {
     const wd = watchdogIntervalMs(env);
     if (wd !== null) this.timers.push(clock.setInterval(() => notifier.watchdog(), wd));
     const where = [...this.tcp.values()].map((l) => `tcp ${l.name} ${l.config.host}:${l.port}`).concat(
-      [...this.udp.values()].map((l) => `udp ${l.name} ${l.config.host}:${l.port}`),
+      [...this.udp.values()].map((l) => `udp ${l.name} ${l.config.host}:${l.port} (${l.proofPolicy})`),
     );
     log.info(`serial-gateway ready: ${where.join(', ')}; device ${this.link.describe} ${describeSettings(this.config.serial)}`);
     notifier.ready();
@@ -132,6 +137,12 @@ export class Daemon {
       (cfg) => this.addTcp(cfg),
       (l) => l.close('this listener was reconfigured: please reconnect'),
     );
+    // `trusted` applies without rebinding (peers keep their leases), and local-networks is looked up again.
+    for (const l of this.udp.values()) {
+      const wanted = next.udp.find((c) => c.name === l.name);
+      if (wanted) l.retrust(wanted.trusted);
+      if (wanted && JSON.stringify(wanted) === JSON.stringify(l.config)) log.info(`${l.name}: ${l.proofPolicy}`);
+    }
     await this.applyListeners(this.udp, next.udp, (cfg) => this.addUdp(cfg), (l) => l.close());
     this.leds.reconfigure(next.leds);
     log.info('reload applied');
@@ -176,6 +187,10 @@ export class Daemon {
     const clients = [...this.tcp.values()].map((l) => `${l.name} ${l.sessions.size}`).concat([...this.udp.values()].map((l) => `${l.name} ${l.peerCount}`));
     const k = this.bridge.counters;
     const parts = [device, `clients: ${clients.join(', ') || 'none'}`, `lines in ${k.deviceLines} out ${k.clientLines}`, `dropped ${k.lost} refused ${k.refused}`];
+    for (const l of this.udp.values()) {
+      const u = l.stats;
+      parts.push(`${l.name} unproven ${l.unprovenCount} (sent at most ${AMPLIFICATION}x; ${u.validations} proven, ${u.withheldBytes} B withheld)`);
+    }
     if (this.reloadError) parts.push(`last reload rejected: ${this.reloadError}`);
     return parts.join('; ');
   }
@@ -228,6 +243,8 @@ export class Daemon {
       clock: this.opts.clock,
       log: this.opts.log,
       maxLineBytes: () => this.config.lines.maxLineBytes,
+      localNetworks,
+      cookieSecret: this.cookieSecret,
       changed: () => this.publishStatus(),
     });
     await l.listen();

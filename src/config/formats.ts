@@ -13,7 +13,7 @@ import convict from 'convict';
 import { describeFound, didYouMean, quote } from './errors.js';
 
 /** Named string checks, so schema nodes stay plain data (convict deep-clones them). */
-export type StringCheck = 'listenerName' | 'host' | 'hexId' | 'serialPath' | 'absPath' | 'ledLabel' | 'cidr';
+export type StringCheck = 'listenerName' | 'host' | 'hexId' | 'serialPath' | 'absPath' | 'ledLabel' | 'cidr' | 'trusted';
 
 interface LeafBase {
   doc: string;
@@ -237,6 +237,10 @@ const STRING_CHECKS: Record<StringCheck, { want: string; test(text: string): str
   cidr: {
     want: 'an IPv4 or IPv6 address with an optional /prefix (like 192.168.1.0/24 or fd00::/8)',
     test: (s) => cidrProblem(s),
+  },
+  trusted: {
+    want: 'loopback, local-networks, or an IPv4 or IPv6 address with an optional /prefix (like 192.168.1.0/24)',
+    test: (s) => (s === 'loopback' || s === 'local-networks' ? null : cidrProblem(s)),
   },
 };
 

@@ -100,6 +100,13 @@ export const udpListenerSchema: SectionSpec = {
   leaseSeconds: int(60, 1, 86400, 'a peer keeps receiving lines this long after its last datagram', 'seconds'),
   maxPeers: int(256, 1, 100000, 'peers holding a lease at once', 'peers'),
   allow: allowList('addresses or networks allowed to send ([] = everyone)'),
+  trusted: {
+    doc: 'sources that need not prove their address; others get a cookie and at most 3x their bytes until they send it back',
+    default: ['loopback', 'local-networks'],
+    format: 'sg-string-list',
+    maxItems: MAX_ALLOW_ENTRIES,
+    item: text('', 64, 'loopback, local-networks, or an address or network', 'trusted'),
+  },
   replyMaxLines: replyMaxLines(),
   replyQuietMs: replyQuietMs(),
   requestTimeoutMs: requestTimeoutMs(),

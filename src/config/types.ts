@@ -101,6 +101,11 @@ export interface UdpListenerConfig {
   leaseSeconds: number;
   maxPeers: number;
   allow: string[];
+  /**
+   * Sources that need not prove they receive at their address: CIDRs, `loopback`, `local-networks` (the networks
+   * this machine has addresses on, resolved at start and on reload). Empty = every source must prove itself.
+   */
+  trusted: string[];
   replyMaxLines: number;
   replyQuietMs: number;
   requestTimeoutMs: number;

@@ -187,3 +187,22 @@ export class AllowList {
     return false;
   }
 }
+
+/**
+ * The network a host's own address belongs to, as a range: `192.168.1.7/24` -> `192.168.1.0/24`,
+ * `fe80::1c2:3/64` -> `fe80::/64` (what os.networkInterfaces() gives as `cidr`). Null when it cannot be read.
+ */
+export function networkOf(hostCidr: string): string | null {
+  const slash = hostCidr.indexOf('/');
+  if (slash < 0) return null;
+  const bytes = new Uint8Array(16);
+  const zone = hostCidr.indexOf('%');
+  const family = parseAddress(hostCidr.slice(0, zone >= 0 && zone < slash ? zone : slash), bytes);
+  if (family !== 'ipv4' && family !== 'ipv6') return null;
+  const ownPrefix = Number(hostCidr.slice(slash + 1));
+  const bits = family === 'ipv4' ? 32 : 128;
+  if (!Number.isInteger(ownPrefix) || ownPrefix < 0 || ownPrefix > bits) return null;
+  const prefix = family === 'ipv4' ? ownPrefix + 96 : ownPrefix;
+  for (let bit = prefix; bit < 128; bit++) bytes[bit >> 3]! &= ~(0x80 >> (bit & 7));
+  return `${formatAddress(bytes, family)}/${ownPrefix}`;
+}

@@ -234,7 +234,8 @@ export class TcpSession implements Consumer, MonitorSink {
       const flags = ring.flags(s);
       if (framing === 'length-prefixed') {
         if (flags & RecordFlag.TERM_TAIL) continue;
-        for (const part of encodeLengthPrefix(ring.content(s), cfg.lengthDigits)) {
+        const content = visibleOnly ? makeVisible(ring.content(s)) : ring.content(s);
+        for (const part of encodeLengthPrefix(content, cfg.lengthDigits)) {
           if (last) socket.write(last);
           last = part;
         }

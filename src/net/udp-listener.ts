@@ -9,6 +9,7 @@ import { RecordFlag, type RingCursor } from '../line/ring.js';
 import type { LinkState } from '../serial/serial-link.js';
 import type { WriteSource } from '../route/write-queue.js';
 import { AllowList } from './allow.js';
+import { AMPLIFICATION, COOKIE_LIFETIME_MS, CookieJar, SendBudget, cookieNotice, resolveTrusted, wireOverhead } from './udp-proof.js';
 
 /**
  * One configured UDP port. A datagram carries one or more lines for the device (no terminator: one line), and
@@ -16,16 +17,29 @@ import { AllowList } from './allow.js';
  * terminator included. An empty datagram only renews the lease. The subscriber table is bounded by `maxPeers`:
  * when full, the peer whose lease is oldest gives way.
  *
+ * Only a source that has shown it receives at its address subscribes (udp-proof.ts says why): one inside the
+ * `trusted` networks, or one that sent back the cookie it was given. Until then it is "unproven": its lines still
+ * reach the device, but it is sent nothing beyond AMPLIFICATION times the bytes it sent (in practice the cookie
+ * notice), and what it would have been sent is withheld and counted. Once it proves itself it gets the lines
+ * still in the ring since its first datagram (the answer to what it typed), then the stream. Unproven sources
+ * live in a table of their own, so a flood of forged ones can never push a subscriber out.
+ *
  * Output reads the ring through one cursor for the whole port; a batch of sends is pinned until the last send
  * completed, like a TCP client's batch.
  */
-interface Peer {
+interface Remote {
   key: string;
   address: string;
   port: number;
-  expiresAt: number;
   tag: number;
   source: WriteSource;
+  /** Subscribers: when the lease ends. Unproven: when the entry is forgotten. */
+  expiresAt: number;
+  /** null once the source is trusted or proven: it is no longer bounded. */
+  budget: SendBudget | null;
+  /** The ring's end at its first datagram: where its catch-up starts once it proves itself. */
+  firstSeq: number;
+  lastCookieAt: number;
 }
 
 export interface UdpListenerContext {
@@ -33,27 +47,83 @@ export interface UdpListenerContext {
   clock: Clock;
   log: Log;
   maxLineBytes: () => number;
+  /** The networks this machine has addresses on, for `trusted: [local-networks]` (looked up at each call). */
+  localNetworks: () => string[];
+  /** The per-start secret cookies are keyed with. */
+  cookieSecret: Buffer;
   changed(): void;
 }
 
 const BATCH_RECORDS = 256;
+/** Unproven sources remembered at once; past this the longest-silent is forgotten. */
+const MAX_UNPROVEN = 4096;
+/** Lines from before a source proved itself that it is sent once it does (the reply to what it typed). */
+const CATCH_UP_LINES = 32;
+/** A source is sent a fresh cookie at most this often. */
+const COOKIE_INTERVAL_MS = 1000;
+/** Warnings about unproven sources: at most this many a minute, the rest counted in the next one. */
+const WARNINGS_PER_MINUTE = 10;
 
 export class UdpListener implements Consumer {
   private socket: DgramSocket | null = null;
-  /** Insertion order = lease order: a renewed peer moves to the end. */
-  private readonly peers = new Map<string, Peer>();
+  /** Subscribers. Insertion order = lease order: a renewed peer moves to the end. */
+  private readonly peers = new Map<string, Remote>();
+  /** Sources that have not proven their address. Insertion order = silence order. */
+  private readonly unproven = new Map<string, Remote>();
+  private readonly unprovenByTag = new Map<number, Remote>();
   private readonly allow: AllowList;
+  private trusted: AllowList | null = null;
+  private trustedCidrs: string[] = [];
+  private readonly cookies: CookieJar;
+  private warningsThisMinute = 0;
+  private warningMinute = 0;
+  private warningsSuppressed = 0;
   private cursor: RingCursor | null = null;
   private inFlight = 0;
   private sweepTimer: Disposer | null = null;
   private readonly onSent = (): void => this.sent();
-  readonly stats = { datagramsIn: 0, datagramsOut: 0, refused: 0, evicted: 0, lost: 0 };
+  readonly stats = {
+    datagramsIn: 0,
+    datagramsOut: 0,
+    refused: 0,
+    evicted: 0,
+    lost: 0,
+    /** Sources that sent back a good cookie. */
+    validations: 0,
+    /** Datagrams carrying a cookie that was forged, expired or for another address. */
+    cookiesRefused: 0,
+    /** Datagrams (and their bytes) not sent to an unproven source, to keep within AMPLIFICATION. */
+    withheld: 0,
+    withheldBytes: 0,
+  };
 
   constructor(
     readonly config: UdpListenerConfig,
     private readonly ctx: UdpListenerContext,
   ) {
     this.allow = new AllowList(config.allow);
+    this.cookies = new CookieJar(ctx.cookieSecret, () => ctx.clock.now());
+    this.retrust(config.trusted);
+  }
+
+  /**
+   * Resolves `trusted` again (a reload, or the Pi's networks changed) without touching the socket or the
+   * subscribers: a subscriber that is no longer trusted keeps its lease, and must prove itself when it ends.
+   */
+  retrust(entries: string[]): void {
+    this.config.trusted = entries;
+    this.trustedCidrs = resolveTrusted(entries, this.ctx.localNetworks());
+    this.trusted = this.trustedCidrs.length > 0 ? new AllowList(this.trustedCidrs) : null;
+  }
+
+  /** How this port treats sources, for the ready line, STATUS= and the journal. */
+  get proofPolicy(): string {
+    const trusted = this.trustedCidrs.length > 0 ? this.trustedCidrs.join(' ') : 'none';
+    return `sources outside trusted (${trusted}) get a cookie and at most ${AMPLIFICATION}x their bytes until they send it back`;
+  }
+
+  get unprovenCount(): number {
+    return this.unproven.size;
   }
 
   get name(): string {
@@ -103,6 +173,9 @@ export class UdpListener implements Consumer {
     this.cursor = null;
     for (const p of this.peers.values()) this.ctx.bridge.forgetSource(p.source, p.tag);
     this.peers.clear();
+    for (const u of this.unproven.values()) this.ctx.bridge.forgetSource(u.source, u.tag);
+    this.unproven.clear();
+    this.unprovenByTag.clear();
     const socket = this.socket;
     this.socket = null;
     if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
@@ -122,16 +195,35 @@ export class UdpListener implements Consumer {
       this.stats.refused++;
       return;
     }
+    const key = `${address}|${port}`;
+    const from = this.peers.get(key) ?? (this.trusted?.allows(address) ? this.subscribe(key, address, port, null) : this.unprovenSource(key, address, port));
+    if (from.budget) {
+      from.budget.received(msg.length);
+      const proof = this.cookies.check(msg, address, port);
+      if (proof === 'valid') {
+        this.prove(from);
+        return;
+      }
+      if (proof !== 'none') {
+        // Never passed on to the device: it was meant for the gateway.
+        this.stats.cookiesRefused++;
+        this.warn(`${this.name}: ${address}:${port} sent a cookie that is ${proof === 'expired' ? 'expired' : 'not for this address (forged, or from another client)'}`);
+        this.sendCookie(from, true);
+        return;
+      }
+      this.sendCookie(from, false);
+    } else {
+      this.renew(from);
+    }
     const max = this.ctx.maxLineBytes();
     if (msg.length > max) {
       this.stats.refused++;
-      this.reply(address, port, `! datagram refused: ${msg.length} bytes, the limit is ${max} (lines.maxLineBytes)\r\n`);
+      this.sendText(from, `! datagram refused: ${msg.length} bytes, the limit is ${max} (lines.maxLineBytes)\r\n`);
       return;
     }
-    const peer = this.renew(address, port);
     if (msg.length === 0) return;
     // Lines end at LF, CR LF or CR; a datagram without a terminator is one line.
-    let from = 0;
+    let start = 0;
     let i = 0;
     while (i < msg.length) {
       const b = msg[i];
@@ -139,14 +231,14 @@ export class UdpListener implements Consumer {
         i++;
         continue;
       }
-      this.submit(peer, msg.subarray(from, i));
+      this.submit(from, msg.subarray(start, i));
       i += b === 0x0d && msg[i + 1] === 0x0a ? 2 : 1;
-      from = i;
+      start = i;
     }
-    if (from < msg.length) this.submit(peer, msg.subarray(from));
+    if (start < msg.length) this.submit(from, msg.subarray(start));
   }
 
-  private submit(peer: Peer, line: Buffer): void {
+  private submit(peer: Remote, line: Buffer): void {
     const cfg = this.config;
     const request =
       cfg.mode === 'request'
@@ -154,7 +246,7 @@ export class UdpListener implements Consumer {
             owner: peer.tag,
             timing: cfg,
             finished: (r: { timedOut: boolean }) => {
-              if (r.timedOut) this.reply(peer.address, peer.port, `! no reply from the device within ${cfg.requestTimeoutMs} ms\r\n`);
+              if (r.timedOut) this.sendText(peer, `! no reply from the device within ${cfg.requestTimeoutMs} ms\r\n`);
             },
           }
         : undefined;
@@ -165,33 +257,124 @@ export class UdpListener implements Consumer {
     });
     if (result === 'full') {
       this.stats.refused++;
-      this.reply(peer.address, peer.port, '! line refused: the device queue is full\r\n');
+      this.sendText(peer, '! line refused: the device queue is full\r\n');
     }
   }
 
-  private renew(address: string, port: number): Peer {
-    const key = `${address}|${port}`;
-    const expiresAt = this.ctx.clock.now() + this.config.leaseSeconds * 1000;
-    let peer = this.peers.get(key);
-    if (peer) {
-      this.peers.delete(key);
-      peer.expiresAt = expiresAt;
-      this.peers.set(key, peer);
-      return peer;
-    }
+  private renew(peer: Remote): void {
+    this.peers.delete(peer.key);
+    peer.expiresAt = this.ctx.clock.now() + this.config.leaseSeconds * 1000;
+    this.peers.set(peer.key, peer);
+  }
+
+  /** A trusted or proven source becomes a subscriber (keeping the tag its requests were made with). */
+  private subscribe(key: string, address: string, port: number, from: Remote | null): Remote {
     if (this.peers.size >= this.config.maxPeers) {
-      const oldest = this.peers.values().next().value as Peer;
+      const oldest = this.peers.values().next().value as Remote;
       this.drop(oldest);
       this.stats.evicted++;
     }
-    const tag = newClientTag();
-    peer = { key, address, port, expiresAt, tag, source: { id: tag, pause() {}, resume() {} } };
-    this.peers.set(key, peer);
+    const tag = from?.tag ?? newClientTag();
+    const peer: Remote = from ?? {
+      key,
+      address,
+      port,
+      tag,
+      source: { id: tag, pause() {}, resume() {} },
+      expiresAt: 0,
+      budget: null,
+      firstSeq: 0,
+      lastCookieAt: -Infinity,
+    };
+    peer.budget = null;
+    this.renew(peer);
     this.ctx.changed();
     return peer;
   }
 
-  private drop(peer: Peer): void {
+  private unprovenSource(key: string, address: string, port: number): Remote {
+    const now = this.ctx.clock.now();
+    let u = this.unproven.get(key);
+    if (u) {
+      this.unproven.delete(key);
+    } else {
+      if (this.unproven.size >= MAX_UNPROVEN) this.forget(this.unproven.values().next().value as Remote);
+      const tag = newClientTag();
+      u = {
+        key,
+        address,
+        port,
+        tag,
+        source: { id: tag, pause() {}, resume() {} },
+        expiresAt: 0,
+        budget: new SendBudget(wireOverhead(address)),
+        firstSeq: this.ctx.bridge.ring.endSeq,
+        lastCookieAt: -Infinity,
+      };
+      this.unprovenByTag.set(tag, u);
+      this.warn(`${this.name}: ${address}:${port} is outside the trusted networks: it gets a cookie to send back, and at most ${AMPLIFICATION}x its bytes until it does`);
+    }
+    u.expiresAt = now + COOKIE_LIFETIME_MS;
+    this.unproven.set(key, u);
+    return u;
+  }
+
+  /** The cookie came back: the source receives at its address. It subscribes, and gets what it missed. */
+  private prove(u: Remote): void {
+    this.unproven.delete(u.key);
+    this.unprovenByTag.delete(u.tag);
+    this.stats.validations++;
+    this.ctx.log.info(`${this.name}: ${u.address}:${u.port} proved its address: subscribed for ${this.config.leaseSeconds} s after each datagram`);
+    this.subscribe(u.key, u.address, u.port, u);
+    this.sendText(u, `! subscribed: device lines for ${this.config.leaseSeconds} s after each datagram you send\r\n`);
+    // Lines the flush has already passed over (the reply to what it typed); later ones reach it as a subscriber.
+    const ring = this.ctx.bridge.ring;
+    const until = this.cursor ? this.cursor.seq : ring.endSeq;
+    const request = this.config.mode === 'request';
+    const lines: Buffer[] = [];
+    for (let s = Math.max(u.firstSeq, ring.oldestSeq); s < until; s++) {
+      if (ring.flags(s) & RecordFlag.TERM_TAIL) continue;
+      const tag = ring.tag(s);
+      if (request && tag !== 0 && tag !== u.tag) continue;
+      lines.push(ring.view(s));
+    }
+    // Copies: these sends are not part of a pinned batch.
+    for (const line of lines.slice(-CATCH_UP_LINES)) this.sendTo(u, Buffer.from(line));
+  }
+
+  private forget(u: Remote): void {
+    this.unproven.delete(u.key);
+    this.unprovenByTag.delete(u.tag);
+    this.ctx.bridge.forgetSource(u.source, u.tag);
+  }
+
+  /** Rate-limited: a flood of forged sources is a few lines in the journal, not one per datagram. */
+  private warn(text: string): void {
+    const minute = Math.floor(this.ctx.clock.now() / 60_000);
+    if (minute !== this.warningMinute) {
+      if (this.warningsSuppressed > 0) {
+        this.ctx.log.warn(`${this.name}: ${this.warningsSuppressed} more warnings about unproven sources were not logged`);
+      }
+      this.warningMinute = minute;
+      this.warningsThisMinute = 0;
+      this.warningsSuppressed = 0;
+    }
+    if (this.warningsThisMinute >= WARNINGS_PER_MINUTE) {
+      this.warningsSuppressed++;
+      return;
+    }
+    this.warningsThisMinute++;
+    this.ctx.log.warn(text);
+  }
+
+  private sendCookie(u: Remote, always: boolean): void {
+    const now = this.ctx.clock.now();
+    if (!always && now - u.lastCookieAt < COOKIE_INTERVAL_MS) return;
+    u.lastCookieAt = now;
+    this.sendText(u, cookieNotice(this.cookies.mint(u.address, u.port)));
+  }
+
+  private drop(peer: Remote): void {
     this.peers.delete(peer.key);
     this.ctx.bridge.forgetSource(peer.source, peer.tag);
   }
@@ -204,6 +387,10 @@ export class UdpListener implements Consumer {
       this.drop(p);
       changed = true;
     }
+    for (const u of this.unproven.values()) {
+      if (u.expiresAt > now) break;
+      this.forget(u);
+    }
     if (changed) this.ctx.changed();
   }
 
@@ -214,7 +401,9 @@ export class UdpListener implements Consumer {
     const ring = this.ctx.bridge.ring;
     const lost = cursor.takeLost();
     this.stats.lost += lost;
-    if (this.peers.size === 0) {
+    const request = this.config.mode === 'request';
+    // With no subscriber there is no one to send to; but replies meant for unproven sources are still counted.
+    if (this.peers.size === 0 && !(request && this.unprovenByTag.size > 0)) {
       ring.skipToNewest(cursor);
       cursor.takeLost();
       return;
@@ -222,12 +411,17 @@ export class UdpListener implements Consumer {
     let s = ring.next(cursor);
     if (s < 0) return;
     ring.pin(cursor, s);
-    const request = this.config.mode === 'request';
     const end = Math.min(ring.endSeq, s + BATCH_RECORDS);
     for (; s < end; s++) {
       if (ring.flags(s) & RecordFlag.TERM_TAIL) continue;
       const tag = ring.tag(s);
       const view = ring.view(s);
+      if (request && tag !== 0 && this.unprovenByTag.has(tag)) {
+        // A reply to an unproven source: kept in the ring, sent if it proves itself in time.
+        this.stats.withheld++;
+        this.stats.withheldBytes += view.length;
+        continue;
+      }
       for (const p of this.peers.values()) {
         if (request && tag !== 0 && tag !== p.tag) continue;
         this.inFlight++;
@@ -245,8 +439,23 @@ export class UdpListener implements Consumer {
     this.flush();
   }
 
-  private reply(address: string, port: number, text: string): void {
-    this.socket?.send(Buffer.from(text), port, address);
+  private sendText(to: Remote, text: string): void {
+    this.sendTo(to, Buffer.from(text));
+  }
+
+  /** The one way to send outside the ring batches: an unproven source only within its budget. */
+  private sendTo(to: Remote, bytes: Buffer): void {
+    if (!this.socket) return;
+    if (to.budget) {
+      if (!to.budget.mayReceive(bytes.length)) {
+        this.stats.withheld++;
+        this.stats.withheldBytes += bytes.length;
+        return;
+      }
+      to.budget.sent(bytes.length);
+    }
+    this.stats.datagramsOut++;
+    this.socket.send(bytes, to.port, to.address);
   }
 
   private reopen(): void {
