@@ -3,7 +3,8 @@
  * same kind of pty, with the same workloads:
  *   A throughput (bulk 60-byte lines, 1 and 50 clients), B latency (1,000 stamped lines/s), C memory (RSS at
  *   0/100/500 clients, idle and under B), D stalled clients (B plus 10 clients that never read),
- *   E start-up (exec -> listening; the gateway also exec -> READY=1).
+ *   E start-up (exec -> listening; the gateway also exec -> READY=1),
+ *   R UDP amplification (the gateway alone: bytes sent to a source per byte received from it, issue 17).
  * Each workload gets a fresh bridge process on a fresh pty. The device writes from a worker thread; the
  * clients live in a child process (bench/lib/client-farm.ts). Prints one table and the targets, writes
  * bench/results/latest.json, and prints the change against the previous latest.json.
@@ -11,7 +12,8 @@
  * Nothing is installed here: a missing ser2net or socat is skipped with a line saying how to install it.
  *
  * Environment (defaults in brackets):
- *   BENCH_PEERS [gateway,ser2net,socat,plain]   BENCH_WORKLOADS [A,B,C,D]  (E comes from every start)
+ *   BENCH_PEERS [gateway,ser2net,socat,plain]   BENCH_WORKLOADS [A,B,C,D,R]  (E comes from every start)
+ *   BENCH_R_SECONDS [3] of device lines per R scenario  BENCH_R_SOURCES [1000]
  *   BENCH_A_MB [64]  MiB per throughput run     BENCH_A_CLIENTS [50]       BENCH_A_MAX_S [20] cap per run
  *   BENCH_B_RATE [1000] lines/s  BENCH_B_SECONDS [20]  BENCH_B1_SECONDS [5]  BENCH_B_CLIENTS [50]
  *   BENCH_C_LEVELS [0,100,500]   BENCH_C_SECONDS [3] of B traffic per level
@@ -31,6 +33,7 @@ import { Farm } from './lib/farm.js';
 import { ALL_PEERS, GATEWAY_CLIENT_BUFFER, GATEWAY_RING, type Peer, type RunningPeer } from './lib/peers.js';
 import { profilesUnder, topCosts } from './lib/profile.js';
 import { changeText, evaluateTargets, rows, table, targetsText, type PeerResults, type SavedRun } from './lib/report.js';
+import { reflection, reflectionTable, type ReflectionRow } from './lib/reflection.js';
 import { median } from './lib/stats.js';
 import { latency, memoryLevels, stalledClients, syncClients, throughput, type Run } from './lib/workloads.js';
 
@@ -50,7 +53,9 @@ const list = (name: string, dflt: string): string[] =>
 
 const CFG = {
   peers: list('BENCH_PEERS', 'gateway,ser2net,socat,plain'),
-  workloads: new Set(list('BENCH_WORKLOADS', 'A,B,C,D').map((w) => w.toUpperCase())),
+  workloads: new Set(list('BENCH_WORKLOADS', 'A,B,C,D,R').map((w) => w.toUpperCase())),
+  rSeconds: num('BENCH_R_SECONDS', 3),
+  rSources: num('BENCH_R_SOURCES', 1000),
   aMiB: num('BENCH_A_MB', 64),
   aClients: num('BENCH_A_CLIENTS', 50),
   aMaxS: num('BENCH_A_MAX_S', 20),
@@ -228,8 +233,13 @@ async function main(): Promise<void> {
   const farm = new Farm();
   const results: PeerResults[] = [];
   const started = Date.now();
+  let reflected: ReflectionRow[] = [];
   try {
     for (const peer of peers) results.push(await benchPeer(peer, farm, scratch));
+    if (CFG.workloads.has('R') && peers.some((p) => p.id === 'gateway')) {
+      log('R: UDP amplification');
+      reflected = await reflection(scratch, { rate: CFG.bRate, seconds: CFG.rSeconds, manySources: CFG.rSources });
+    }
   } finally {
     await farm.exit();
     rmSync(scratch, { recursive: true, force: true });
@@ -249,8 +259,20 @@ async function main(): Promise<void> {
   }
   console.log('\nsettings:');
   for (const p of peers) console.log(`  ${p.label}: ${p.settings}`);
+  if (reflected.length > 0) console.log(`\n${reflectionTable(reflected, { rate: CFG.bRate, seconds: CFG.rSeconds })}`);
   const targets = evaluateTargets(results, { stalled: CFG.dStalled, clientBufferBytes: GATEWAY_CLIENT_BUFFER, levels: CFG.cLevels });
-  console.log(`\ntargets (issue 6):\n${targetsText(targets)}`);
+  const unproven = reflected.filter((r) => r.trusted === '[]');
+  if (unproven.length > 0) {
+    const worst = Math.max(...unproven.map((r) => r.worst));
+    const before = Math.max(...reflected.filter((r) => r.trusted !== '[]').map((r) => r.worst));
+    targets.push({
+      id: 'R.amplification',
+      text: 'R an unproven UDP source gets <= 3x the bytes it sent, every mode and scenario (issue 17)',
+      met: worst <= 3,
+      detail: `worst ${worst.toFixed(2)}x; a trusted source (every source before issue 17) got up to ${before.toFixed(0)}x`,
+    });
+  }
+  console.log(`\ntargets (issues 6 and 17):\n${targetsText(targets)}`);
 
   const saved: SavedRun & Record<string, unknown> = {
     date: new Date().toISOString(),
@@ -267,6 +289,7 @@ async function main(): Promise<void> {
     })),
     targets,
     peers: results,
+    reflection: reflected,
   };
   if (existsSync(CFG.out)) {
     try {

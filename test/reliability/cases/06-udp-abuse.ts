@@ -20,6 +20,10 @@ import { fdCount, rssOf, sleep, waitUntil } from '../measure.js';
  * numbered lines, and only the newest MAX_PEERS may receive them: the EXTRA oldest leases (and every abuser's)
  * gave way. The peer count on STATUS= never exceeds MAX_PEERS. Finally the daemon must still answer, and its fd
  * count and RSS are compared with a baseline taken after a warm-up wave.
+ *
+ * Reflection (issue 17): a second UDP port trusts nobody, as the Pi's port does for addresses outside its own
+ * networks. In each round REFLECTORS fresh sources send it one datagram (empty or random) while the device
+ * talks; none of them may get back more than 3x the bytes it sent, IP and UDP headers counted.
  */
 
 interface Params {
@@ -39,6 +43,8 @@ const MAX_PEERS = 64;
 const EXTRA = 16;
 const PROBE_LINES = 10;
 const WAVE = 100;
+const REFLECTORS = 100;
+const IPV4_OVERHEAD = 28;
 const OVERSIZED = 65507;
 const MAX_LINE = 4096;
 const WARMUP = 100;
@@ -64,10 +70,11 @@ async function run(scale: Scale, dir: string): Promise<CaseResult> {
   const drain = setInterval(() => (deviceBytes += pty.takeBuffered().length), 20);
   const tcpPort = await freePort();
   const udpPort = await freePort();
+  const outsidePort = await freePort();
   let d: RunningDaemon | undefined;
   const open = new Set<DgramSocket>();
   try {
-    d = await startDaemon(dir, config(pty.linkPath, tcpPort, udpPort), { NODE_OPTIONS: SMALL_HEAP });
+    d = await startDaemon(dir, config(pty.linkPath, tcpPort, udpPort, outsidePort), { NODE_OPTIONS: SMALL_HEAP });
     await d.notify.waitFor((m) => /device open /.test(m.STATUS ?? ''), 5000);
     const pid = d.child.pid!;
 
@@ -81,6 +88,7 @@ async function run(scale: Scale, dir: string): Promise<CaseResult> {
     const rssTrend: number[] = [];
 
     const bound = { rounds: 0, full: 0, leaked: 0, disorder: 0 };
+    const reflection = { sources: 0, inWire: 0, outWire: 0, worst: 0 };
     for (let round = 0; round < p.rounds; round++) {
       if (round > 0) await sleep(p.pauseMs);
       for (let sent = 0; sent < p.socketsPerRound; sent += WAVE) await abuse.wave(Math.min(WAVE, p.socketsPerRound - sent), sent);
@@ -110,6 +118,25 @@ async function run(scale: Scale, dir: string): Promise<CaseResult> {
       bound.disorder += newest.filter((q) => q.lines.length === PROBE_LINES && q.lines.join('') !== expected).length;
       bound.leaked += oldest.filter((q) => q.lines.length > 0).length;
       for (const q of probes) q.close();
+
+      // Forged-looking sources on the port that trusts nobody, while the device talks.
+      const reflectors = await Promise.all(Array.from({ length: REFLECTORS }, () => Probe.open(open)));
+      for (const [i, q] of reflectors.entries()) {
+        const body = i % 2 === 0 ? Buffer.alloc(0) : rnd.bytes(rnd.int(1, 64));
+        q.sentWire += body.length + IPV4_OVERHEAD;
+        q.socket.send(body, outsidePort, '127.0.0.1');
+      }
+      for (let n = 0; n < PROBE_LINES * 10; n++) await pty.write(`to no one ${round} ${n}\r\n`);
+      await sleep(300);
+      for (const q of reflectors) {
+        const out = q.lines.reduce((n, l) => n + Buffer.byteLength(l, 'latin1') + IPV4_OVERHEAD, 0);
+        reflection.sources++;
+        reflection.inWire += q.sentWire;
+        reflection.outWire += out;
+        reflection.worst = Math.max(reflection.worst, out / q.sentWire);
+        q.close();
+      }
+      r.faults += REFLECTORS;
       rssTrend.push(rssOf(pid));
       rssMost = Math.max(rssMost, rssTrend.at(-1)!);
       fdsMost = Math.max(fdsMost, fdCount(pid));
@@ -126,6 +153,10 @@ async function run(scale: Scale, dir: string): Promise<CaseResult> {
     r.checks.push({
       ok: bound.leaked === 0,
       what: `the ${EXTRA} oldest leases of each round gave way: none got a device line (${bound.leaked} of ${bound.rounds * EXTRA} did)`,
+    });
+    r.checks.push({
+      ok: reflection.worst <= 3,
+      what: `no unproven source got more than 3x the bytes it sent, headers counted (${reflection.sources} sources: worst ${reflection.worst.toFixed(2)}x; all ${reflection.inWire} B in, ${reflection.outWire} B out)`,
     });
     // STATUS= comes at most once a second: wait for one that shows the full table.
     await d.notify.waitFor((m) => udpPeers(m.STATUS) >= MAX_PEERS, 2500).catch(() => undefined);
@@ -162,7 +193,7 @@ async function run(scale: Scale, dir: string): Promise<CaseResult> {
   }
 }
 
-function config(link: string, tcpPort: number, udpPort: number): string {
+function config(link: string, tcpPort: number, udpPort: number, outsidePort: number): string {
   return `serial:
   path: ${link}
 lines:
@@ -177,6 +208,10 @@ udp:
     port: ${udpPort}
     maxPeers: ${MAX_PEERS}
     leaseSeconds: 600
+  - name: outside
+    host: 127.0.0.1
+    port: ${outsidePort}
+    trusted: []
 log:
   level: warning
 `;
@@ -248,6 +283,7 @@ class Abuse {
 /** A peer that keeps its lease and collects the device lines it gets. */
 class Probe {
   readonly lines: string[] = [];
+  sentWire = 0;
 
   private constructor(
     readonly socket: DgramSocket,
