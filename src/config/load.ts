@@ -557,5 +557,16 @@ export function describeConfig(config: GatewayConfig, sources: ConfigSources, fi
       }
     }
   }
+  // How UDP treats sources outside `trusted` is not a value, so it would not show otherwise.
+  config.udp.forEach((_, i) => {
+    const listener = doc.getIn(['udp', i], true);
+    if (!isMap(listener)) return;
+    const pair = listener.items.find((p) => (isScalar(p.key) ? p.key.value : p.key) === 'trusted');
+    if (pair === undefined) return;
+    const keyNode = isScalar(pair.key) ? pair.key : doc.createNode(pair.key);
+    const policy = ' others must prove their address: a cookie first, and at most 3x their bytes until they send it back';
+    keyNode.comment = keyNode.comment ? `${keyNode.comment};${policy}` : policy;
+    pair.key = keyNode;
+  });
   return doc.toString({ lineWidth: 0 });
 }

@@ -305,6 +305,7 @@ t.test('describeConfig prints YAML that loads back to the same config, naming ea
   t.match(text, /^ {2}path: sim:labbox # from the config file$/m);
   t.match(text, /^ {2}parity: none$/m, 'defaults carry no comment');
   t.match(text, /^tcp: # from the config file$/m);
+  t.match(text, /^ {4}trusted: # others must prove their address: a cookie first, and at most 3x their bytes until they send it back$/m, 'says how UDP treats unproven sources');
   const again = loaded(loadConfigText(text, 'printed.yaml', {}));
   t.same(again.config, config);
   t.end();
