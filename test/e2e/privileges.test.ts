@@ -1,14 +1,18 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, readFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { PtyPair, ptyUnavailableReason } from '../support/pty.js';
 import { TestClient, freePort, startDaemon } from '../support/daemon.js';
+import { readableCopy } from '../support/readable-copy.js';
 
 /**
  * The daemon never needs root: as an unprivileged user whose only extra group is dialout (what the unit gives
  * it), it opens the serial device and serves; without that group it reports the fault a person must fix
  * (permission denied, FAILED, the serial LED's fast blink) and keeps serving its clients.
+ * The checkout may be in a folder `nobody` cannot enter (a 0700 home), so the daemon runs from a readable
+ * copy, with its config and device link in a readable folder and an environment of its own.
  */
 function dialoutGid(): number | undefined {
   const line = readFileSync('/etc/group', 'utf8').split('\n').find((l) => l.startsWith('dialout:'));
@@ -33,9 +37,18 @@ const skip =
 
 const NOBODY = 65534;
 
+const openNotify = (address: string): void => {
+  chmodSync(dirname(address), 0o755);
+  chmodSync(address, 0o666);
+};
+
 t.test('as an unprivileged user in group dialout the daemon opens the device; without it, a clear FAILED state', { skip }, async (t) => {
-  const dir = t.testdir();
+  const dir = mkdtempSync(join(tmpdir(), 'serial-gateway-privileges-'));
   chmodSync(dir, 0o755);
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const copy = readableCopy();
+  t.teardown(() => copy.remove());
+  const run = { main: copy.main, isolateEnv: true, beforeSpawn: openNotify };
   const pty = PtyPair.open(join(dir, 'ttyUSB'));
   t.teardown(() => pty.close());
   // What udev does for a USB serial dongle: root:dialout, 0660.
@@ -43,13 +56,9 @@ t.test('as an unprivileged user in group dialout the daemon opens the device; wi
   chmodSync(pty.slavePath, 0o660);
   const port = await freePort();
   const yaml = `serial:\n  path: ${pty.linkPath}\n  reconnectMinMs: 50\n  reconnectMaxMs: 200\ntcp:\n  - name: lab\n    host: 127.0.0.1\n    port: ${port}\nudp: []\n`;
-  const openNotify = (address: string) => {
-    chmodSync(dirname(address), 0o755);
-    chmodSync(address, 0o666);
-  };
   const asUser = (groups: string) => ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, groups, '--inh-caps=-all', '--no-new-privs'];
 
-  const d = await startDaemon(dir, yaml, {}, { wrap: asUser(`--groups=${gid}`), beforeSpawn: openNotify });
+  const d = await startDaemon(dir, yaml, {}, { ...run, wrap: asUser(`--groups=${gid}`) });
   const st = await d.notify.waitFor((m) => /device open /.test(m.STATUS ?? ''), 5000);
   t.match(st.STATUS, /device open /, 'uid nobody + group dialout opened the serial device');
   t.equal(Number(readFileSync(`/proc/${d.child.pid}/status`, 'utf8').match(/Uid:\s+(\d+)/)![1]), NOBODY, 'and really runs as nobody');
@@ -60,7 +69,7 @@ t.test('as an unprivileged user in group dialout the daemon opens the device; wi
   c.close();
   t.equal(await d.stop(), 0);
 
-  const e = await startDaemon(dir, yaml, {}, { wrap: asUser('--clear-groups'), beforeSpawn: openNotify });
+  const e = await startDaemon(dir, yaml, {}, { ...run, wrap: asUser('--clear-groups') });
   t.teardown(() => e.stop('SIGKILL'));
   const failed = await e.notify.waitFor((m) => /device failed/.test(m.STATUS ?? ''), 5000);
   t.match(failed.STATUS, /permission denied \(add the service user to the dialout group\)/, 'without dialout: the fix is named');

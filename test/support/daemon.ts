@@ -34,17 +34,29 @@ export async function startDaemon(
   dir: string,
   yaml: string,
   env: Record<string, string> = {},
-  opts: { wrap?: string[]; beforeSpawn?: (notifyAddress: string) => void } = {},
+  opts: {
+    wrap?: string[];
+    beforeSpawn?: (notifyAddress: string) => void;
+    /** The entry point to run instead of this checkout's (e.g. a copy another user can read). */
+    main?: string;
+    /**
+     * Start through `env -i`, so the daemon gets exactly PATH, NOTIFY_SOCKET and `env`: tap adds its own
+     * NODE_OPTIONS to every child it sees spawned, naming a module other users may not be able to read.
+     */
+    isolateEnv?: boolean;
+  } = {},
 ): Promise<RunningDaemon> {
   const file = join(dir, 'config.yaml');
   writeFileSync(file, yaml);
   const notify = createNotifyListener();
   opts.beforeSpawn?.(notify.address);
   let out = '';
-  const wrap = opts.wrap ?? [];
+  const childEnv: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', NOTIFY_SOCKET: notify.address, ...env };
+  const isolate = opts.isolateEnv ? ['env', '-i', ...Object.entries(childEnv).map(([k, v]) => `${k}=${v}`)] : [];
+  const wrap = [...isolate, ...(opts.wrap ?? [])];
   const [command, ...prefix] = wrap.length > 0 ? wrap : [process.execPath];
-  const child = spawn(command!, [...prefix, ...(wrap.length > 0 ? [process.execPath] : []), MAIN, '--config', file], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NOTIFY_SOCKET: notify.address, ...env },
+  const child = spawn(command!, [...prefix, ...(wrap.length > 0 ? [process.execPath] : []), opts.main ?? MAIN, '--config', file], {
+    env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
