@@ -6,7 +6,6 @@ umask 022
 
 readonly UNIT=serial-gateway
 readonly SERVICE_USER=serial-gateway
-readonly DEFAULT_PORT=2323
 readonly MIN_NODE_MAJOR=20
 
 usage() {
@@ -18,8 +17,9 @@ Installs serial-gateway as a systemd service:
   /etc/serial-gateway/config.yaml           your config (created once from config/default.yaml, then kept)
   /etc/systemd/system/serial-gateway.service
   /etc/udev/rules.d/99-serial-gateway.rules /dev/labbox link and LED permissions
-  /etc/avahi/services/serial-gateway.service  announces <hostname>.local on the LAN (if Avahi is there)
-and creates the system user serial-gateway (groups dialout and gpio).
+  /etc/avahi/services/serial-gateway.service  announces the config's listeners on the LAN (if Avahi is there)
+and creates the system user serial-gateway (groups dialout and gpio). Every step can be run again: a second
+run upgrades in place. A missing or stopped udevd, Avahi or systemd is a warning, not a failure.
 
 Options:
   --root DIR    install into DIR instead of / (for tests and images); skips useradd, udevadm, systemctl
@@ -28,6 +28,9 @@ Options:
   --node PATH   the node binary the service runs (default: the one on PATH)
   --no-start    install and enable, but do not start or restart the service
   --no-npm      do not run npm (neither the build nor `npm ci --omit=dev` in /opt)
+  --leds        also write the dtoverlay=gpio-led lines for the LEDs enabled in the config into the boot
+                config (/boot/firmware/config.txt, or /boot/config.txt on older images), once, keeping a
+                backup; the LEDs appear after a reboot
   -h, --help    this text
 EOF
 }
@@ -37,6 +40,7 @@ die() {
   printf 'install.sh: %s\n' "$*" >&2
   exit 1
 }
+warn() { printf 'WARNING: %s\n' "$*"; }
 
 node_help() {
   cat <<'EOF'
@@ -58,6 +62,7 @@ FROM=
 NODE_BIN=
 START=1
 NPM=1
+LEDS=0
 ORIGINAL_ARGS=("$@")
 while (($# > 0)); do
   case "$1" in
@@ -69,6 +74,7 @@ while (($# > 0)); do
     --node=*) NODE_BIN=${1#--node=}; shift ;;
     --no-start) START=0; shift ;;
     --no-npm) NPM=0; shift ;;
+    --leds) LEDS=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown option: $1" ;;
   esac
@@ -225,22 +231,106 @@ install_udev_rule() {
   mkdir -p "$(dirname "$target")"
   install -m 0644 "$FROM/deploy/99-$UNIT.rules" "$target"
   say "udev: $target (edit the vendor/product IDs for /dev/labbox)"
-  run udevadm control --reload-rules
-  run udevadm trigger --action=add --subsystem-match=tty --subsystem-match=leds --subsystem-match=gpio
+  local trigger=(udevadm trigger --action=add --subsystem-match=tty --subsystem-match=leds --subsystem-match=gpio)
+  if ((!LIVE)); then
+    run udevadm control --reload-rules
+    run "${trigger[@]}"
+  elif ! command -v udevadm >/dev/null 2>&1; then
+    warn "udevadm is not installed, so the rule is not applied (sudo apt-get install udev)"
+  elif ! udevadm control --reload-rules 2>/dev/null; then
+    # A container, or an SD-card image built in a chroot: udevd reads the rule when it next starts.
+    warn "udevd is not running here, so the rule applies from the next boot. On a running system:" \
+      "sudo udevadm control --reload-rules && sudo ${trigger[*]}"
+  else
+    "${trigger[@]}" || warn "udevadm trigger failed; the rule applies when the dongle is next plugged in"
+  fi
+}
+
+# Reads the installed config with the program's own loader (src/deploy/install-helper.ts), run from the
+# clone, which has the dependencies even when /opt does not (--no-npm).
+helper() {
+  local machine=(--hostname raspberrypi --no-addresses)
+  if ((LIVE)); then machine=(--hostname "$(hostname)"); fi
+  "$NODE_BIN" "$FROM/dist/src/deploy/install-helper.js" "$1" --config "$PREFIX/etc/serial-gateway/config.yaml" "${machine[@]}"
 }
 
 install_avahi() {
   if ((LIVE)) && [[ ! -d /etc/avahi ]]; then
-    say "Avahi: not installed, so $(hostname).local will not be announced (sudo apt-get install avahi-daemon)"
+    warn "Avahi is not installed, so $(hostname).local and the listeners are not announced" \
+      "(sudo apt-get install avahi-daemon, then run this script again)"
     return
   fi
-  local target=$PREFIX/etc/avahi/services/$UNIT.service
+  local target=$PREFIX/etc/avahi/services/$UNIT.service xml
+  if ! xml=$(helper avahi); then
+    warn "could not read the listeners from $PREFIX/etc/serial-gateway/config.yaml (above), so $target is" \
+      "not written. Fix the config (serial-gateway --check-config), then run this script again"
+    return
+  fi
+  if [[ -z $xml ]]; then
+    rm -f "$target"
+    say "Avahi: nothing to announce (every listener is bound to this machine only)"
+    return
+  fi
   mkdir -p "$(dirname "$target")"
-  install -m 0644 "$FROM/deploy/$UNIT.avahi.service" "$target"
-  say "Avahi: $target (_serial-gateway._tcp and _telnet._tcp on port $DEFAULT_PORT)"
+  printf '%s\n' "$xml" >"$target.tmp"
+  chmod 0644 "$target.tmp"
+  mv -f "$target.tmp" "$target"
+  local services
+  services=$(sed -n -e 's|.*<type>\(.*\)</type>.*|\1|p' -e 's|.*<port>\(.*\)</port>.*|\1|p' "$target" | paste -d' ' - - | paste -sd, -)
+  say "Avahi: $target (${services//,/, })"
+  if ((LIVE)) && ! systemctl is-active --quiet avahi-daemon 2>/dev/null; then
+    warn "avahi-daemon is not running, so nothing is announced yet: sudo systemctl enable --now avahi-daemon"
+  fi
+}
+
+install_led_overlays() {
+  ((LEDS)) || return 0
+  local boot='' candidate
+  for candidate in "$PREFIX/boot/firmware/config.txt" "$PREFIX/boot/config.txt"; do
+    if [[ -f $candidate ]]; then boot=$candidate; break; fi
+  done
+  if [[ -z $boot ]]; then
+    warn "--leds: neither $PREFIX/boot/firmware/config.txt nor $PREFIX/boot/config.txt exists (not a Raspberry" \
+      "Pi?); nothing written. The lines are in the README section \"Status LEDs\""
+    return
+  fi
+  local lines
+  if ! lines=$(helper overlays); then
+    warn "--leds: could not read the LEDs from the config (above); $boot is unchanged"
+    return
+  fi
+  if [[ -z $lines ]]; then
+    say "LEDs: no LED is enabled and wired in the config (leds.enabled: true and a pin), so $boot is unchanged"
+    return
+  fi
+  local begin='# serial-gateway status LEDs (written by deploy/install.sh --leds)'
+  local end='# end of serial-gateway status LEDs'
+  # [all]: the lines apply to every board, whatever conditional section the file ends in.
+  local block current
+  block=$(printf '%s\n[all]\n%s\n%s' "$begin" "$lines" "$end")
+  current=$(awk -v b="$begin" -v e="$end" '$0==b{on=1} on{print} $0==e{on=0}' "$boot")
+  if [[ $current == "$block" ]]; then
+    say "LEDs: $boot already has these lines; nothing changed"
+    return
+  fi
+  cp -p "$boot" "$boot.serial-gateway.bak"
+  {
+    awk -v b="$begin" -v e="$end" '$0==b{on=1} !on{print} $0==e{on=0}' "$boot.serial-gateway.bak"
+    printf '%s\n' "$block"
+  } >"$boot.tmp"
+  mv -f "$boot.tmp" "$boot"
+  say "LEDs: wrote these lines to $boot (the previous file is $boot.serial-gateway.bak):"
+  printf '  %s\n' $lines
+  say "REBOOT NEEDED: the LEDs appear in /sys/class/leds after a reboot (sudo reboot)."
 }
 
 start_service() {
+  if ((LIVE)) && [[ ! -d /run/systemd/system ]]; then
+    # A chroot or an image being built: enabling works offline, starting needs a running systemd.
+    systemctl enable "$UNIT" || warn "systemctl enable $UNIT failed; once booted: sudo systemctl enable --now $UNIT"
+    warn "systemd is not running here, so the service is enabled but not started; it starts at the next boot"
+    return
+  fi
   run systemctl daemon-reload
   if ((START == 0)); then
     run systemctl enable "$UNIT"
@@ -255,24 +345,26 @@ start_service() {
     run systemctl enable --now "$UNIT"
   fi
   if ((LIVE)) && ! systemctl is-active --quiet "$UNIT"; then
-    say "Service: NOT running. See: systemctl status $UNIT; journalctl -u $UNIT -e"
+    warn "the service is NOT running. See: sudo serial-gateway doctor; systemctl status $UNIT; journalctl -u $UNIT -e"
   fi
 }
 
 print_next_steps() {
-  local host=raspberrypi
-  if ((LIVE)); then host=$(hostname); fi
   cat <<EOF
 
-serial-gateway is installed. Clients on the LAN connect to ${host}.local:${DEFAULT_PORT}
-(the port of the first TCP listener in /etc/serial-gateway/config.yaml), for example:
-  nc ${host}.local ${DEFAULT_PORT}
-  telnet ${host}.local ${DEFAULT_PORT}
 Follow the log:      journalctl -u ${UNIT} -f
 After config edits:  sudo systemctl reload ${UNIT}
-Status LEDs need a dtoverlay line in /boot/firmware/config.txt and a reboot: see the README section
-"Status LEDs".
+If it does not work: sudo ${NODE_BIN} /opt/serial-gateway/dist/src/main.js doctor
 EOF
+  ((LEDS)) || say "Status LEDs need dtoverlay lines in the boot config and a reboot: run this script with --leds."
+  local lines
+  if lines=$(helper connect); then
+    say ""
+    say "serial-gateway is installed. Students connect with (the listeners in /etc/serial-gateway/config.yaml):"
+    printf '%s\n' "$lines"
+  else
+    say "serial-gateway is installed, but its config is invalid (above): fix it, then: sudo systemctl restart $UNIT"
+  fi
 }
 
 main() {
@@ -290,6 +382,7 @@ main() {
   install_unit
   install_udev_rule
   install_avahi
+  install_led_overlays
   start_service
   print_next_steps
 }

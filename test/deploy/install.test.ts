@@ -27,12 +27,14 @@ function sh(script: string, args: string[]): Promise<{ code: number; out: string
 }
 
 /**
- * A clone as install.sh sees it after `npm run build`, without building: the real unit, udev rule and
- * Avahi file, the real package files, and a stand-in program and default config whose bytes we know.
+ * A clone as install.sh sees it after `npm run build`, without building: the real unit and udev rule, the
+ * real package files, the built program (install.sh reads the config with it) whose main.js is a stand-in
+ * we know the bytes of, and a default config of our own.
  */
 function fakeClone(dir: string, mainJs = 'console.log("v1");\n'): string {
   const clone = join(dir, 'clone');
-  mkdirSync(join(clone, 'dist', 'src'), { recursive: true });
+  cpSync(join(repo, 'dist', 'src'), join(clone, 'dist', 'src'), { recursive: true });
+  symlinkSync(join(repo, 'node_modules'), join(clone, 'node_modules'));
   mkdirSync(join(clone, 'config'), { recursive: true });
   cpSync(join(repo, 'systemd'), join(clone, 'systemd'), { recursive: true });
   cpSync(join(repo, 'deploy'), join(clone, 'deploy'), { recursive: true });
@@ -73,10 +75,11 @@ t.test('install into a scratch root, upgrade keeping the config, uninstall, purg
     read(join(root, 'etc/udev/rules.d/99-serial-gateway.rules')),
     read(join(repo, 'deploy/99-serial-gateway.rules')),
   );
-  t.equal(
-    read(join(root, 'etc/avahi/services/serial-gateway.service')),
-    read(join(repo, 'deploy/serial-gateway.avahi.service')),
-  );
+  // Announced from the config: the default listener lab on 2323, which speaks telnet too.
+  const avahi = read(join(root, 'etc/avahi/services/serial-gateway.service'));
+  t.match(avahi, /<type>_serial-gateway\._tcp<\/type>\s*<port>2323<\/port>/);
+  t.match(avahi, /<type>_telnet\._tcp<\/type>\s*<port>2323<\/port>/);
+  t.match(first.out, /Avahi: .* \(_serial-gateway\._tcp 2323, _telnet\._tcp 2323\)/);
   const opt = join(root, 'opt/serial-gateway');
   t.equal(read(join(opt, 'dist/src/main.js')), 'console.log("v1");\n');
   t.equal(read(join(opt, 'config/default.yaml')), 'serial:\n  path: /dev/labbox\n');
@@ -130,6 +133,66 @@ t.test('without --no-start the service is enabled and started', { skip }, async 
   t.match(run.out, /would run: systemctl daemon-reload\n {2}would run: systemctl enable --now serial-gateway\n/);
   t.match(run.out, /nc \S+\.local 2323/);
   t.match(run.out, /journalctl -u serial-gateway -f/);
+});
+
+t.test('Avahi, the connect lines and --leds follow the installed config', { skip }, async (t) => {
+  const dir = t.testdir();
+  const root = join(dir, 'root');
+  mkdirSync(join(root, 'etc/serial-gateway'), { recursive: true });
+  mkdirSync(join(root, 'boot/firmware'), { recursive: true });
+  const bootConfig = join(root, 'boot/firmware/config.txt');
+  writeFileSync(bootConfig, '[pi4]\narm_boost=1\n');
+  writeFileSync(
+    join(root, 'etc/serial-gateway/config.yaml'),
+    [
+      'serial:\n  path: /dev/labbox',
+      'tcp:\n  - name: lab\n    host: 0.0.0.0\n    port: 4000\n    telnet: off\n  - name: bench\n    host: 127.0.0.1\n    port: 4001',
+      'udp:\n  - name: peers\n    host: 0.0.0.0\n    port: 4002',
+      'leds:\n  enabled: true\n  ready:\n    pin: 17\n  error:\n    pin: 27\n    activeLow: true\n  serial:\n    pin: 22\n    backend: gpiochip',
+      '',
+    ].join('\n'),
+  );
+  const args = ['--root', root, '--from', fakeClone(dir), '--node', process.execPath, '--no-npm', '--leds'];
+  const first = await sh(installSh, args);
+  t.equal(first.code, 0, first.err);
+  const avahi = read(join(root, 'etc/avahi/services/serial-gateway.service'));
+  t.match(avahi, /<type>_serial-gateway\._tcp<\/type>\s*<port>4000<\/port>/, 'the real port');
+  t.notMatch(avahi, /_telnet|4001|4002|2323/, 'no telnet (off), no loopback listener, no UDP, no default port');
+  t.match(first.out, /TCP listener lab \(shared, lines\):\n {2}nc raspberrypi\.local 4000\n/);
+  t.match(first.out, /TCP listener bench \(shared, lines\) \(this machine only\):\n {2}nc 127\.0\.0\.1 4001\n {2}telnet 127\.0\.0\.1 4001\n/);
+  t.match(first.out, /nc -u raspberrypi\.local 4002/);
+
+  const block =
+    '# serial-gateway status LEDs (written by deploy/install.sh --leds)\n[all]\n' +
+    'dtoverlay=gpio-led,gpio=17,label=serialgw-ready,trigger=none\n' +
+    'dtoverlay=gpio-led,gpio=27,label=serialgw-error,trigger=none,active_low=1\n' +
+    '# end of serial-gateway status LEDs\n';
+  t.equal(read(bootConfig), `[pi4]\narm_boost=1\n${block}`, 'the wired ledclass-capable LEDs, under [all]');
+  t.equal(read(`${bootConfig}.serial-gateway.bak`), '[pi4]\narm_boost=1\n', 'a backup of the file as it was');
+  t.match(first.out, /REBOOT NEEDED/);
+
+  const again = await sh(installSh, args);
+  t.equal(again.code, 0, again.err);
+  t.equal(read(bootConfig), `[pi4]\narm_boost=1\n${block}`, 'a second run writes the lines once');
+  t.match(again.out, /already has these lines/);
+  t.notMatch(again.out, /REBOOT NEEDED/);
+
+  // An older image: /boot/config.txt. No LED wired: the file is left alone.
+  const old = join(dir, 'old');
+  mkdirSync(join(old, 'boot'), { recursive: true });
+  writeFileSync(join(old, 'boot/config.txt'), 'dtparam=audio=on\n');
+  const oldRun = await sh(installSh, ['--root', old, '--from', fakeClone(join(dir, 'o')), '--node', process.execPath, '--no-npm', '--leds']);
+  t.equal(oldRun.code, 0, oldRun.err);
+  t.equal(read(join(old, 'boot/config.txt')), 'dtparam=audio=on\n');
+  t.match(oldRun.out, /no LED is enabled and wired in the config/);
+
+  // Not a Pi at all: a warning, and the install still completes.
+  const plain = join(dir, 'plain');
+  mkdirSync(plain);
+  const plainRun = await sh(installSh, ['--root', plain, '--from', fakeClone(join(dir, 'p')), '--node', process.execPath, '--no-npm', '--leds']);
+  t.equal(plainRun.code, 0, plainRun.err);
+  t.match(plainRun.out, /WARNING: --leds: neither .*boot\/firmware\/config\.txt nor .*boot\/config\.txt exists/);
+  t.ok(existsSync(join(plain, 'etc/systemd/system/serial-gateway.service')));
 });
 
 t.test('install refuses what would not run', { skip }, async (t) => {
