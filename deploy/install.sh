@@ -337,12 +337,14 @@ start_service() {
     say "Service: enabled, not started (--no-start); start it with: sudo systemctl start $UNIT"
     return
   fi
+  # A service that fails to start is reported below, not a reason to stop half-way: the files are in place.
   if ((LIVE)) && systemctl is-active --quiet "$UNIT"; then
     say "Service: upgrading the running service (restart)"
     run systemctl enable "$UNIT"
-    run systemctl restart "$UNIT"
+    run systemctl restart "$UNIT" || true
   else
-    run systemctl enable --now "$UNIT"
+    run systemctl enable "$UNIT"
+    run systemctl start "$UNIT" || true
   fi
   if ((LIVE)) && ! systemctl is-active --quiet "$UNIT"; then
     warn "the service is NOT running. See: sudo serial-gateway doctor; systemctl status $UNIT; journalctl -u $UNIT -e"

@@ -80,11 +80,22 @@ remove "$PREFIX/etc/systemd/system/$UNIT.service"
 if ((PURGE)); then
   remove "$PREFIX/etc/systemd/system/$UNIT.service.d"
 fi
-run systemctl daemon-reload
-if ((LIVE)); then systemctl reset-failed "$UNIT" 2>/dev/null || true; fi
+if ((LIVE)); then
+  if [[ -d /run/systemd/system ]]; then
+    systemctl daemon-reload
+    systemctl reset-failed "$UNIT" 2>/dev/null || true
+  fi
+else
+  say "  would run: systemctl daemon-reload"
+fi
 
 remove "$PREFIX/etc/udev/rules.d/99-$UNIT.rules"
-run udevadm control --reload-rules
+if ((LIVE)); then
+  # Where udevd is not running (a container, an image), it reads the rules when it next starts.
+  udevadm control --reload-rules 2>/dev/null || say "udevd is not running: nothing to reload."
+else
+  say "  would run: udevadm control --reload-rules"
+fi
 remove "$PREFIX/etc/avahi/services/$UNIT.service"
 remove "$PREFIX/opt/serial-gateway"
 

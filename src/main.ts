@@ -178,7 +178,9 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.INVALID;
   }
   if (!loaded.ok) {
-    process.stderr.write(`serial-gateway: cannot start, the config is invalid:\n${formatErrors(loaded.errors)}\n`);
+    const text = `serial-gateway: cannot start, the config is invalid:\n${formatErrors(loaded.errors)}`;
+    // Under systemd, at priority err (journalctl -p err), every line: unprefixed stderr is logged as info.
+    process.stderr.write(env.JOURNAL_STREAM ? `${text.replace(/^/gm, '<3>')}\n` : `${text}\n`);
     return EXIT.CONFIG;
   }
   if (parsed.command === 'ledtest') {

@@ -28,8 +28,11 @@ export function createLog(opts: { level: LogLevel; journald: boolean; out?: LogS
   const emit = (level: LogLevel, msg: string): void => {
     const rank = RANK[level];
     if (rank > threshold) return;
-    const text = msg.replace(/\n/g, '\n  ');
-    const line = opts.journald ? `<${rank}>${text}\n` : `${now().toISOString()} ${level.padEnd(7)} ${text}\n`;
+    // journald gives each line of a stream its own entry and priority: every line carries the prefix, so the
+    // details under "reload rejected" are at err too (seen under a real systemd).
+    const line = opts.journald
+      ? `<${rank}>${msg.replace(/\n/g, `\n<${rank}>  `)}\n`
+      : `${now().toISOString()} ${level.padEnd(7)} ${msg.replace(/\n/g, '\n  ')}\n`;
     (rank <= RANK.warning ? err : out).write(line);
   };
   return {

@@ -16,6 +16,9 @@ t.test('under journald: syslog priority prefixes, no timestamps, so journalctl -
   log.debug('d');
   t.same(s.err, ['<3>e\n', '<4>w\n']);
   t.same(s.out, ['<6>i\n', '<7>d\n']);
+  // journald files each line of the stream separately: the details under an error stay at err.
+  log.error('reload rejected:\nserial.baudRate: not a number');
+  t.equal(s.err[2], '<3>reload rejected:\n<3>  serial.baudRate: not a number\n');
   t.end();
 });
 
