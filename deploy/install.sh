@@ -14,6 +14,7 @@ Usage: sudo deploy/install.sh [options]
 
 Installs serial-gateway as a systemd service:
   /opt/serial-gateway/                      the built program and its production dependencies
+  /usr/local/bin/serial-gateway             the command (serial-gateway doctor, --check-config, ...)
   /etc/serial-gateway/config.yaml           your config (created once from config/default.yaml, then kept)
   /etc/systemd/system/serial-gateway.service
   /etc/udev/rules.d/99-serial-gateway.rules /dev/labbox link and LED permissions
@@ -163,6 +164,17 @@ install_program() {
   else
     say "  skipped npm ci --omit=dev in $opt (--no-npm)"
   fi
+}
+
+install_command() {
+  local target=$PREFIX/usr/local/bin/serial-gateway
+  mkdir -p "$(dirname "$target")"
+  # The node the service runs, not whichever `env node` finds under sudo's PATH.
+  printf '#!/bin/sh\n# Installed by serial-gateway deploy/install.sh.\nexec %q /opt/serial-gateway/dist/src/main.js "$@"\n' \
+    "$NODE_BIN" >"$target.tmp"
+  chmod 0755 "$target.tmp"
+  mv -f "$target.tmp" "$target"
+  say "Command: $target (try: sudo serial-gateway doctor)"
 }
 
 create_user() {
@@ -347,7 +359,7 @@ start_service() {
     run systemctl start "$UNIT" || true
   fi
   if ((LIVE)) && ! systemctl is-active --quiet "$UNIT"; then
-    warn "the service is NOT running. See: sudo serial-gateway doctor; systemctl status $UNIT; journalctl -u $UNIT -e"
+    warn "the service is NOT running. See: sudo serial-gateway doctor; journalctl -u $UNIT -e"
   fi
 }
 
@@ -356,7 +368,7 @@ print_next_steps() {
 
 Follow the log:      journalctl -u ${UNIT} -f
 After config edits:  sudo systemctl reload ${UNIT}
-If it does not work: sudo ${NODE_BIN} /opt/serial-gateway/dist/src/main.js doctor
+If it does not work: sudo serial-gateway doctor
 EOF
   ((LEDS)) || say "Status LEDs need dtoverlay lines in the boot config and a reboot: run this script with --leds."
   local lines
@@ -379,6 +391,7 @@ main() {
   check_node
   build_if_needed
   install_program
+  install_command
   create_user
   install_config
   install_unit

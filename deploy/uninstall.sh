@@ -10,8 +10,8 @@ usage() {
   cat <<'EOF_USAGE'
 Usage: sudo deploy/uninstall.sh [options]
 
-Stops and disables the service, then removes /opt/serial-gateway, the systemd unit, the udev rule and
-the Avahi announcement. Keeps /etc/serial-gateway/config.yaml and the serial-gateway user.
+Stops and disables the service, then removes /opt/serial-gateway, /usr/local/bin/serial-gateway, the
+systemd unit, the udev rule and the Avahi announcement. Keeps /etc/serial-gateway/config.yaml and the serial-gateway user.
 
 Options:
   --purge       also remove /etc/serial-gateway, local unit drop-ins and the serial-gateway user
@@ -97,7 +97,7 @@ else
   say "  would run: udevadm control --reload-rules"
 fi
 remove "$PREFIX/etc/avahi/services/$UNIT.service"
-remove "$PREFIX/opt/serial-gateway"
+remove "$PREFIX/opt/serial-gateway" "$PREFIX/usr/local/bin/serial-gateway"
 
 if ((PURGE)); then
   remove "$PREFIX/etc/serial-gateway"

@@ -6,6 +6,8 @@ import { createLog } from './core/log.js';
 import { describeConfig, formatErrors, loadConfig } from './config/load.js';
 import { locateConfig } from './config/locate.js';
 import { Daemon } from './daemon.js';
+import { diagnose, formatFinding, healthy } from './doctor/diagnose.js';
+import { gather } from './doctor/gather.js';
 import { runLedTest } from './led/led-test.js';
 import { runLabBoxOnPort } from './serial/labbox-port.js';
 import { listPorts } from './serial/targets.js';
@@ -23,6 +25,9 @@ usage:
   serial-gateway --print-config [--config FILE]
                                         print the effective config and where each value came from
   serial-gateway --list-ports           list serial ports with USB vendor/product/serial (for serial.match)
+  serial-gateway doctor [--config FILE] check the installed gateway: config, device and its permissions,
+                                        who holds the port, listeners, LEDs, Node, the service and its
+                                        journal; one line per finding with the fix; exit 0 healthy, 1 not
   serial-gateway --led-test [--config FILE]
                                         show which backend drives each LED, then run every LED through
                                         every pattern (for checking the wiring)
@@ -32,12 +37,12 @@ usage:
 
 config: --config FILE, else $SERIAL_GATEWAY_CONFIG, else /etc/serial-gateway/config.yaml,
         else the bundled config/default.yaml
-exit codes: 0 ok; 1 config invalid (--check-config); 2 bad usage; 70 internal error;
+exit codes: 0 ok; 1 config invalid (--check-config) or a problem found (doctor); 2 bad usage; 70 internal error;
             78 the daemon could not start on its config (systemd does not restart on 78)
 `;
 
 interface Args {
-  command: 'run' | 'check' | 'print' | 'list' | 'ledtest' | 'labbox' | 'version' | 'help';
+  command: 'run' | 'check' | 'print' | 'list' | 'ledtest' | 'labbox' | 'doctor' | 'version' | 'help';
   config?: string;
   port?: string;
   id?: string;
@@ -80,6 +85,9 @@ function parseArgs(argv: string[]): Args | string {
         break;
       case 'labbox':
         args.command = 'labbox';
+        break;
+      case 'doctor':
+        args.command = 'doctor';
         break;
       case '--port': {
         const v = value();
@@ -168,6 +176,13 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const located = locateConfig({ config: parsed.config }, env);
+  if (parsed.command === 'doctor') {
+    const findings = diagnose(gather(located.file));
+    for (const f of findings) process.stdout.write(`${formatFinding(f)}\n`);
+    const failed = findings.filter((f) => f.severity === 'fail').length;
+    process.stdout.write(healthy(findings) ? 'doctor: healthy\n' : `doctor: ${failed} problem${failed === 1 ? '' : 's'}\n`);
+    return healthy(findings) ? EXIT.OK : EXIT.INVALID;
+  }
   const loaded = loadConfig(located.file, env);
   if (parsed.command === 'check') {
     if (loaded.ok) {

@@ -85,6 +85,8 @@ t.test('install into a scratch root, upgrade keeping the config, uninstall, purg
   t.equal(read(join(opt, 'config/default.yaml')), 'serial:\n  path: /dev/labbox\n');
   t.equal(read(join(opt, 'package.json')), read(join(repo, 'package.json')));
   t.ok(existsSync(join(opt, 'package-lock.json')));
+  const command = read(join(root, 'usr/local/bin/serial-gateway'));
+  t.match(command, new RegExp(`^exec ${node} /opt/serial-gateway/dist/src/main\\.js "\\$@"$`, 'm'), 'the command runs the same node');
   // The live-system steps are reported, not run.
   t.match(first.out, /would run: useradd --system .*--groups dialout,gpio serial-gateway/);
   t.match(first.out, /would run: systemctl daemon-reload/);
@@ -111,6 +113,7 @@ t.test('install into a scratch root, upgrade keeping the config, uninstall, purg
     'etc/systemd/system/serial-gateway.service',
     'etc/udev/rules.d/99-serial-gateway.rules',
     'etc/avahi/services/serial-gateway.service',
+    'usr/local/bin/serial-gateway',
   ]) {
     t.notOk(existsSync(join(root, gone)), `${gone} removed`);
   }

@@ -74,6 +74,14 @@ check "runs as serial-gateway (uid $uid)" test "$uid" = "$(id -u serial-gateway)
 check "primary group serial-gateway (gid $gid)" test "$gid" = "$(getent group serial-gateway | cut -d: -f3)"
 check "exactly the groups serial-gateway, dialout and gpio ($groups)" test "$groups" = "$want_groups"
 
+doc=$(serial-gateway doctor 2>&1)
+rc=$?
+printf '%s\n' "$doc" | sed 's/^/# doctor, no dongle: /'
+check "doctor with no dongle: exit 1 (rc=$rc)" test $rc = 1
+check "doctor says the device is not present, and the fix" grep -q '^FAIL device: /dev/ttyUSB0 is not present -> fix: plug in' <<<"$doc"
+check "doctor: the listener, bound by the service" grep -q '^OK   tcp lab: listening on 0.0.0.0:2323' <<<"$doc"
+check "doctor: the unit's state" grep -q '^OK   service: active (running), enabled, pid' <<<"$doc"
+
 # --- 2. Reload: a config edit opens the device while a connected client stays connected.
 connect
 A=$FD
@@ -85,6 +93,11 @@ echo "# STATUS=$(prop StatusText)"
 check "the same PID after reload" test "$(prop MainPID)" = "$pid"
 FD=$A
 check "the client connected before the reload is still connected and served" ask_id
+doc=$(serial-gateway doctor 2>&1)
+rc=$?
+printf '%s\n' "$doc" | sed 's/^/# doctor, healthy: /'
+check "doctor on the healthy service: exit 0 (rc=$rc)" test $rc = 0
+check "doctor: healthy" grep -q '^doctor: healthy$' <<<"$doc"
 
 # --- 3. A broken file is rejected: the old config keeps running.
 cp "$CONFIG" /run/config.good
@@ -128,6 +141,12 @@ check "a bad config at start exits 78 ($(prop ExecMainStatus))" test "$(prop Exe
 check "and is not restarted (NRestarts $(prop NRestarts), $(prop ActiveState))" \
   test "$(prop NRestarts)" = 0 -a "$(prop ActiveState)" = failed
 check "the journal has why, at priority err" grep -q 'cannot start, the config is invalid' < <(journal -p err)
+doc=$(serial-gateway doctor 2>&1)
+rc=$?
+printf '%s\n' "$doc" | sed 's/^/# doctor, exit 78: /'
+check "doctor after exit 78: exit 1, the config and the service named" \
+  bash -c '[[ $1 = 1 ]] && grep -q "^FAIL config: .* is invalid" <<<"$2" && grep -q "^FAIL service: failed .* it exited 78" <<<"$2"' _ $rc "$doc"
+check "doctor shows the journal's err lines" grep -q '^INFO journal: err: .*cannot start, the config is invalid' <<<"$doc"
 cp /run/config.good "$CONFIG"
 systemctl reset-failed "$U"
 systemctl start "$U"
@@ -160,7 +179,8 @@ rc=$?
 printf '%s\n' "$out" | sed 's/^/# uninstall: /'
 check "uninstall.sh exits 0" test $rc = 0
 check "uninstall stops the service" bash -c "! systemctl -q is-active $U"
-check "uninstall removes the unit and the program" test ! -e /etc/systemd/system/$U.service -a ! -e /opt/serial-gateway
+check "uninstall removes the unit, the program and the command" \
+  test ! -e /etc/systemd/system/$U.service -a ! -e /opt/serial-gateway -a ! -e /usr/local/bin/serial-gateway
 check "uninstall keeps the config" cmp -s "$CONFIG" /run/config.edited
 out=$(bash "$APP/deploy/uninstall.sh" --purge 2>&1)
 check "uninstall.sh --purge exits 0" test $? = 0
