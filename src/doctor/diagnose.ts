@@ -31,6 +31,8 @@ export interface DeviceFacts {
   group?: string;
   /** Processes with the device open. */
   holders: Proc[];
+  /** The character device's driver as /proc/devices names it (ttyUSB, ttyACM, pts, ...). */
+  driver?: string;
 }
 
 export interface BoundSocket {
@@ -99,6 +101,8 @@ export interface Finding {
 }
 
 export const MIN_NODE_MAJOR = 20;
+/** The drivers systemd/serial-gateway.service's DeviceAllow= names, and pts, which DevicePolicy=closed allows. */
+export const ALLOWED_DRIVERS: readonly string[] = ['ttyUSB', 'ttyACM', 'ttyAMA', 'ttyS', 'gpiochip', 'pts'];
 const UNIT = 'serial-gateway';
 
 const ok = (topic: string, text: string): Finding => ({ severity: 'ok', topic, text });
@@ -165,6 +169,15 @@ function checkDevice(config: GatewayConfig, d: DeviceFacts | undefined, user: Se
         (mode & 0o060) === 0o060
           ? `sudo usermod --append --groups ${group} ${user.name} && sudo systemctl restart ${UNIT}`
           : `give the device to a group the service is in (the udev rule in /etc/udev/rules.d/99-${UNIT}.rules sets GROUP="dialout", MODE="0660"; check its vendor/product IDs)`,
+      ),
+    );
+  }
+  if (d.driver !== undefined && !ALLOWED_DRIVERS.includes(d.driver)) {
+    out.push(
+      fail(
+        'device',
+        `${d.path} is a ${d.driver} device, which the unit does not allow (DevicePolicy=closed: ${ALLOWED_DRIVERS.join(', ')}); opening it fails with "Operation not permitted"`,
+        `sudo systemctl edit ${UNIT}, add [Service] and DeviceAllow=char-${d.driver} rw, then: sudo systemctl restart ${UNIT}`,
       ),
     );
   }

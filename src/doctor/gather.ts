@@ -116,6 +116,17 @@ export function sockets(kind: 'tcp' | 'udp', proc = '/proc'): { address: string;
   return out;
 }
 
+/** The driver of a character device major number, from /proc/devices ("188 ttyUSB"). */
+export function charDriver(major: number, proc = '/proc'): string | undefined {
+  const text = readText(join(proc, 'devices'));
+  const chars = text.split(/\n\s*\n/)[0] ?? '';
+  for (const line of chars.split('\n')) {
+    const m = /^\s*(\d+)\s+(\S+)$/.exec(line);
+    if (m && Number(m[1]) === major) return m[2];
+  }
+  return undefined;
+}
+
 function device(config: GatewayConfig, files: Map<string, Proc[]>): DeviceFacts | undefined {
   const path = config.serial.path;
   if (path === '' || path.startsWith('sim:')) return undefined;
@@ -132,6 +143,7 @@ function device(config: GatewayConfig, files: Map<string, Proc[]>): DeviceFacts 
       owner: nameOf('/etc/passwd', st.uid),
       group: nameOf('/etc/group', st.gid),
       holders: files.get(resolved) ?? [],
+      driver: st.isCharacterDevice() ? charDriver(Number(st.rdev) >> 8 & 0xfff) : undefined,
     };
   } catch {
     return { path, present: false, holders: [] };

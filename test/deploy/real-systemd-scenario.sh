@@ -173,7 +173,81 @@ check "journalctl -p warning has no info lines (ready, reload applied, config, s
   bash -c '! grep -Eq "serial-gateway ready|reload applied|config: /etc|^stopping" <<<"$1"' _ "$warnings"
 check "journalctl -p info has them" grep -q 'reload applied' < <(journal -p info)
 
-# --- 9. uninstall keeps the config; --purge removes it.
+# --- 9. Hardening, by trial. A pty plays the dongle (root:dialout 0660, as udev leaves one); a folder under
+# /srv plays /sys/class/leds (files root:gpio 0664, as the udev rule leaves them). Test-only drop-ins open
+# exactly what the unit opens for the real paths.
+node "$APP/dist/test/deploy/play-device.js" /run/sg-tty >/dev/null &
+DEVICE=$!
+LEDS=/srv/sg-sys
+L=$LEDS/class/leds/serialgw-ready
+mkdir -p $L
+echo 0 >$L/brightness
+echo 1 >$L/max_brightness
+echo none >$L/trigger
+chown root:gpio $L/brightness $L/trigger
+chmod 0664 $L/brightness $L/trigger
+cat >"$CONFIG" <<YAML
+serial:
+  path: /run/sg-tty
+tcp:
+  - name: lab
+    host: 127.0.0.1
+    port: 2323
+udp: []
+leds:
+  enabled: true
+  sysRoot: $LEDS
+  ready:
+    pin: 17
+    backend: ledclass
+YAML
+within 5 test -e /run/sg-tty
+DROPIN=/etc/systemd/system/$U.service.d/60-test-paths.conf
+restart_with() {
+  printf '[Service]\n%b' "$1" >$DROPIN
+  echo 0 >$L/brightness
+  systemctl daemon-reload
+  systemctl restart "$U"
+}
+led_lit() { [[ $(cat $L/brightness) == 1 ]]; }
+led_refused() { journal -p warning -n 20 | grep -q 'ready (BCM 17): ledclass: .*brightness not writable: EROFS'; }
+
+# ProtectSystem=strict: a LED path outside ReadWritePaths= cannot be written.
+restart_with ''
+check "ProtectSystem=strict: a LED file outside ReadWritePaths= is refused (EROFS)" within 5 led_refused
+journal -p warning -n 3 | sed 's/^/# journal -p warning, LED outside ReadWritePaths: /'
+check "  ... and the LED stays dark" test "$(cat $L/brightness)" = 0
+# With the path in ReadWritePaths= (the unit has -/sys/class/leds -/sys/class/gpio -/sys/devices/platform).
+restart_with "ReadWritePaths=$LEDS\n"
+check "ReadWritePaths=: the gpio-owned LED file is written (ready LED on)" within 5 led_lit
+pid=$(prop MainPID)
+me=$(id -u serial-gateway)
+check "PrivateUsers=yes is in force (uid_map: $(xargs </proc/$pid/uid_map))" test "$(xargs </proc/$pid/uid_map)" = "0 0 1 $me $me 1"
+check "PrivateUsers=yes: the dialout-owned device opens (a pty: DevicePolicy=closed allows char-pts)" \
+  within 5 status_has 'device open /run/sg-tty'
+connect
+check "  ... and its lines reach a client" expect "$FD" tick
+exec {FD}>&-
+kill $DEVICE
+
+# DevicePolicy=closed: a device outside DeviceAllow= is refused by the device cgroup (EPERM).
+mknod -m 0660 /dev/sg-misc c 10 200 && chgrp dialout /dev/sg-misc
+set_path /dev/sg-misc
+systemctl reload "$U"
+check "DevicePolicy=closed: a char 10:200 device outside DeviceAllow= is refused" within 5 status_has 'Operation not permitted'
+echo "# STATUS=$(prop StatusText)"
+doc=$(serial-gateway doctor 2>&1)
+printf '%s\n' "$doc" | sed 's/^/# doctor, device outside DeviceAllow: /'
+check "doctor names the device's driver missing from DeviceAllow=, and the drop-in" \
+  grep -q '^FAIL device: /dev/sg-misc is a misc device, which the unit does not allow .* -> fix: .*DeviceAllow=char-misc rw' <<<"$doc"
+restart_with "ReadWritePaths=$LEDS\nDeviceAllow=/dev/sg-misc rw\n"
+not_refused() { local st; st=$(prop StatusText); [[ $st == *'device '* && $st != *'Operation not permitted'* ]]; }
+check "  ... and not refused once a drop-in allows it" within 5 not_refused
+echo "# STATUS=$(prop StatusText)"
+rm -f $DROPIN
+systemctl daemon-reload
+
+# --- 10. uninstall keeps the config; --purge removes it.
 out=$(bash "$APP/deploy/uninstall.sh" 2>&1)
 rc=$?
 printf '%s\n' "$out" | sed 's/^/# uninstall: /'
@@ -181,7 +255,8 @@ check "uninstall.sh exits 0" test $rc = 0
 check "uninstall stops the service" bash -c "! systemctl -q is-active $U"
 check "uninstall removes the unit, the program and the command" \
   test ! -e /etc/systemd/system/$U.service -a ! -e /opt/serial-gateway -a ! -e /usr/local/bin/serial-gateway
-check "uninstall keeps the config" cmp -s "$CONFIG" /run/config.edited
+cp "$CONFIG" /run/config.last
+check "uninstall keeps the config" cmp -s "$CONFIG" /run/config.last
 out=$(bash "$APP/deploy/uninstall.sh" --purge 2>&1)
 check "uninstall.sh --purge exits 0" test $? = 0
 check "--purge removes the config and the user" bash -c '! test -e /etc/serial-gateway && ! getent passwd serial-gateway >/dev/null'

@@ -50,6 +50,9 @@ t.test('install, reload, watchdog, stop, bad config, upgrade, uninstall under a 
   t.teardown(() => app.remove());
   for (const part of ['deploy', 'systemd', 'config', 'package-lock.json']) cpSync(join(REPO, part), join(app.dir, part), { recursive: true });
   cpSync(SCENARIO, join(app.dir, 'scenario.sh'));
+  // The pty that plays the dongle in the hardening trials.
+  cpSync(join(REPO, 'dist', 'test', 'support'), join(app.dir, 'dist', 'test', 'support'), { recursive: true });
+  cpSync(join(REPO, 'dist', 'test', 'deploy', 'play-device.js'), join(app.dir, 'dist', 'test', 'deploy', 'play-device.js'));
 
   const started = Date.now();
   const { code, out } = await new Promise<{ code: number | string; out: string }>((resolve) => {
