@@ -6,6 +6,7 @@
 # assertions. No network: the container has its own loopback only.
 set -uo pipefail
 export SYSTEMD_PAGER='' SYSTEMD_COLORS=0
+unset NODE_OPTIONS # node inside runs the installed program, nothing of the test runner
 U=serial-gateway
 CONFIG=/etc/serial-gateway/config.yaml
 APP=/opt/app
