@@ -11,7 +11,8 @@ usage() {
 Usage: sudo deploy/uninstall.sh [options]
 
 Stops and disables the service, then removes /opt/serial-gateway, /usr/local/bin/serial-gateway, the
-systemd unit, the udev rule and the Avahi announcement. Keeps /etc/serial-gateway/config.yaml and the serial-gateway user.
+systemd unit, the udev rule and the Avahi announcement. Keeps /etc/serial-gateway/config.yaml and the
+serial-gateway user.
 
 Options:
   --purge       also remove /etc/serial-gateway, local unit drop-ins and the serial-gateway user
