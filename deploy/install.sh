@@ -260,10 +260,23 @@ install_udev_rule() {
 
 # Reads the installed config with the program's own loader (src/deploy/install-helper.ts), run from the
 # clone, which has the dependencies even when /opt does not (--no-npm).
-helper() {
+# One run writes all three texts (avahi, overlays, connect) into $DERIVED; later steps only read them.
+DERIVED=
+derive_from_config() {
   local machine=(--hostname raspberrypi --no-addresses)
   if ((LIVE)); then machine=(--hostname "$(hostname)"); fi
-  "$NODE_BIN" "$FROM/dist/src/deploy/install-helper.js" "$1" --config "$PREFIX/etc/serial-gateway/config.yaml" "${machine[@]}"
+  DERIVED=$(mktemp -d)
+  trap 'rm -rf "$DERIVED"' EXIT
+  if ! "$NODE_BIN" "$FROM/dist/src/deploy/install-helper.js" all --out "$DERIVED" \
+    --config "$PREFIX/etc/serial-gateway/config.yaml" "${machine[@]}"; then
+    rm -rf "$DERIVED"
+    DERIVED=
+  fi
+}
+
+# The text derived from the config for $1 (avahi, overlays or connect); fails if the config could not be read.
+helper() {
+  [[ -n $DERIVED && -f $DERIVED/$1 ]] && cat "$DERIVED/$1"
 }
 
 install_avahi() {
@@ -394,6 +407,7 @@ main() {
   install_command
   create_user
   install_config
+  derive_from_config
   install_unit
   install_udev_rule
   install_avahi

@@ -155,7 +155,8 @@ t.test('Avahi, the connect lines and --leds follow the installed config', { skip
       '',
     ].join('\n'),
   );
-  const args = ['--root', root, '--from', fakeClone(dir), '--node', process.execPath, '--no-npm', '--leds'];
+  const clone = fakeClone(dir);
+  const args = ['--root', root, '--from', clone, '--node', process.execPath, '--no-npm', '--leds'];
   const first = await sh(installSh, args);
   t.equal(first.code, 0, first.err);
   const avahi = read(join(root, 'etc/avahi/services/serial-gateway.service'));
@@ -184,7 +185,7 @@ t.test('Avahi, the connect lines and --leds follow the installed config', { skip
   const old = join(dir, 'old');
   mkdirSync(join(old, 'boot'), { recursive: true });
   writeFileSync(join(old, 'boot/config.txt'), 'dtparam=audio=on\n');
-  const oldRun = await sh(installSh, ['--root', old, '--from', fakeClone(join(dir, 'o')), '--node', process.execPath, '--no-npm', '--leds']);
+  const oldRun = await sh(installSh, ['--root', old, '--from', clone, '--node', process.execPath, '--no-npm', '--leds']);
   t.equal(oldRun.code, 0, oldRun.err);
   t.equal(read(join(old, 'boot/config.txt')), 'dtparam=audio=on\n');
   t.match(oldRun.out, /no LED is enabled and wired in the config/);
@@ -192,7 +193,7 @@ t.test('Avahi, the connect lines and --leds follow the installed config', { skip
   // Not a Pi at all: a warning, and the install still completes.
   const plain = join(dir, 'plain');
   mkdirSync(plain);
-  const plainRun = await sh(installSh, ['--root', plain, '--from', fakeClone(join(dir, 'p')), '--node', process.execPath, '--no-npm', '--leds']);
+  const plainRun = await sh(installSh, ['--root', plain, '--from', clone, '--node', process.execPath, '--no-npm', '--leds']);
   t.equal(plainRun.code, 0, plainRun.err);
   t.match(plainRun.out, /WARNING: --leds: neither .*boot\/firmware\/config\.txt nor .*boot\/config\.txt exists/);
   t.ok(existsSync(join(plain, 'etc/systemd/system/serial-gateway.service')));
