@@ -1,7 +1,9 @@
 import t from 'tap';
 import { loadConfigText } from '../../src/config/load.js';
 import type { GatewayConfig } from '../../src/config/types.js';
-import { type Facts, type Finding, diagnose, formatFinding, healthy, mayReadWrite } from '../../src/doctor/diagnose.js';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ALLOWED_DRIVERS, type Facts, type Finding, diagnose, formatFinding, healthy, mayReadWrite } from '../../src/doctor/diagnose.js';
 
 function config(yaml: string): GatewayConfig {
   const loaded = loadConfigText(yaml, 'test.yaml', {});
@@ -110,4 +112,10 @@ t.test('file access as the kernel decides it: owner, then group, then others', a
   t.notOk(mayReadWrite(user, 999, 20, 0o066), 'the owner class applies to the owner even when the group would allow');
   t.ok(mayReadWrite(user, 0, 0, 0o666));
   t.ok(mayReadWrite({ ...user, uid: 0 }, 5, 5, 0o600), 'root');
+});
+
+t.test("doctor's list of allowed drivers is the unit's DeviceAllow= list (plus pts, which DevicePolicy=closed allows)", async (t) => {
+  const unit = readFileSync(join(resolve(__dirname, '../../..'), 'systemd', 'serial-gateway.service'), 'utf8');
+  const allowed = [...unit.matchAll(/^DeviceAllow=char-(\S+) rw$/gm)].map((m) => m[1]);
+  t.same([...allowed, 'pts'].sort(), [...ALLOWED_DRIVERS].sort());
 });
