@@ -10,6 +10,7 @@ import { runLedTest } from './led/led-test.js';
 import { runLabBoxOnPort } from './serial/labbox-port.js';
 import { listPorts } from './serial/targets.js';
 import { createNotifier } from './status/notify.js';
+import { TRANSCRIPT_HELP, runTranscriptCommand } from './transcript/read.js';
 
 /** Exit codes (documented in the README and --help). */
 export const EXIT = { OK: 0, INVALID: 1, USAGE: 2, SOFTWARE: 70, CONFIG: 78 } as const;
@@ -28,6 +29,10 @@ usage:
                                         every pattern (for checking the wiring)
   serial-gateway labbox --port PATH [--id ID] [--name NAME]
                                         run the simulated lab box on a serial port (e.g. one end of a pty pair)
+  serial-gateway transcript [--config FILE] [--since WHEN] [--until WHEN] [--client ADDRESS]
+                           [--listener NAME] [--follow] [--json]
+                                        print the class transcript (transcript.enabled) as a chat;
+                                        serial-gateway transcript --help for more
   serial-gateway --version | --help
 
 config: --config FILE, else $SERIAL_GATEWAY_CONFIG, else /etc/serial-gateway/config.yaml,
@@ -121,6 +126,7 @@ function version(): string {
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'transcript') return transcriptCommand(argv.slice(1));
   const parsed = parseArgs(argv);
   if (typeof parsed === 'string') {
     process.stderr.write(`serial-gateway: ${parsed}\n\n${HELP}`);
@@ -219,6 +225,22 @@ async function main(argv: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   return EXIT.OK;
+}
+
+async function transcriptCommand(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(TRANSCRIPT_HELP);
+    return EXIT.OK;
+  }
+  const stopped = new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+  // A reader piped into head(1) stops reading: end quietly.
+  process.stdout.on('error', () => process.exit(EXIT.OK));
+  return runTranscriptCommand(argv, process.env, {
+    out: (s) => process.stdout.write(s),
+    err: (s) => process.stderr.write(s),
+    now: Date.now,
+    stopped,
+  });
 }
 
 if (require.main === module) {
