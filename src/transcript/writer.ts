@@ -102,6 +102,16 @@ export class TranscriptWriter {
     this.schedule();
   }
 
+  /** Writes what is queued now and resolves once it is on disk (or the transcript has stopped). */
+  async drain(): Promise<void> {
+    this.cancelTimer();
+    while (this.state === 'OPEN' && (this.pending.length > 0 || this.writing)) {
+      if (!this.writing) this.flush();
+      await this.io;
+    }
+    await this.io;
+  }
+
   /** Writes what is queued, closes the file. */
   async close(): Promise<void> {
     if (this.state === 'CLOSED') return;
