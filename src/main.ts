@@ -200,6 +200,9 @@ async function main(argv: string[]): Promise<number> {
 
   const log = createLog({ level: loaded.config.log.level, journald: Boolean(env.JOURNAL_STREAM) });
   log.info(`config: ${located.file} (${located.why})`);
+  // Past a file size limit (RLIMIT_FSIZE) the kernel sends SIGXFSZ, whose default kills the process: handled,
+  // the write fails with EFBIG instead, and only the transcript stops.
+  process.on('SIGXFSZ', () => {});
   const notifier = createNotifier(env, (m) => log.warn(m));
   const daemon = new Daemon({ file: located.file, config: loaded.config, clock: systemClock, log, notifier, env });
   try {
@@ -235,12 +238,17 @@ async function transcriptCommand(argv: string[]): Promise<number> {
   const stopped = new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
   // A reader piped into head(1) stops reading: end quietly.
   process.stdout.on('error', () => process.exit(EXIT.OK));
-  return runTranscriptCommand(argv, process.env, {
-    out: (s) => process.stdout.write(s),
+  const out = process.stdout;
+  const code = await runTranscriptCommand(argv, process.env, {
+    out: (s) => out.write(s),
     err: (s) => process.stderr.write(s),
     now: Date.now,
     stopped,
+    pause: () => (out.writableNeedDrain ? new Promise((resolve) => out.once('drain', () => resolve())) : Promise.resolve()),
   });
+  // main() exits the process once this returns: let what is written reach the pipe first.
+  await new Promise<void>((resolve) => out.write('', () => resolve()));
+  return code;
 }
 
 if (require.main === module) {

@@ -181,8 +181,11 @@ export class TranscriptDirReader {
     private readonly fromDay?: string,
   ) {}
 
-  /** New whole lines since the last call (a line still being written waits for its newline). */
-  read(onLine: (line: string) => void, final: boolean): void {
+  /**
+   * New whole lines since the last call (a line still being written waits for its newline). `pause` is awaited
+   * after each chunk read, so a slow reader (a pipe to less) holds the reading back instead of filling memory.
+   */
+  async read(onLine: (line: string) => void, final: boolean, pause?: () => Promise<void>): Promise<void> {
     const files = readdirSync(this.dir)
       .map((name) => ({ name, p: parseFileName(name) }))
       .filter((f): f is { name: string; p: { day: string; index: number } } => f.p !== null)
@@ -195,7 +198,7 @@ export class TranscriptDirReader {
         c = { name, offset: 0, rest: EMPTY };
         this.cursors.set(name, c);
       }
-      this.readFile(c, onLine);
+      await this.readFile(c, onLine, pause);
       if (final && c.rest.length > 0) {
         // A torn last line (a crash mid-write): not a record.
         this.skipped++;
@@ -204,7 +207,7 @@ export class TranscriptDirReader {
     }
   }
 
-  private readFile(c: Cursor, onLine: (line: string) => void): void {
+  private async readFile(c: Cursor, onLine: (line: string) => void, pause?: () => Promise<void>): Promise<void> {
     let fd: number;
     try {
       fd = openSync(join(this.dir, c.name), 'r');
@@ -231,6 +234,7 @@ export class TranscriptDirReader {
           onLine(line);
         }
         if (from < n) c.rest = Buffer.concat([c.rest, buf.subarray(from, n)]);
+        await pause?.();
       }
     } finally {
       closeSync(fd);
@@ -244,6 +248,8 @@ export interface TranscriptIo {
   now: () => number;
   /** --follow: resolves when the reader should stop (SIGINT). */
   stopped?: Promise<void>;
+  /** Resolves once the output has room again (stdout's 'drain'). */
+  pause?: () => Promise<void>;
 }
 
 /** Runs the command; returns the exit code (0 ok, 1 nothing readable, 2 usage). */
@@ -295,13 +301,13 @@ export async function runTranscriptCommand(argv: string[], env: NodeJS.ProcessEn
     }
     io.out(`${renderRecord(r)}\n`);
   };
-  reader.read(print, !a.follow);
+  await reader.read(print, !a.follow, io.pause);
   if (a.follow) {
     let done = false;
     void io.stopped?.then(() => (done = true));
     while (!done) {
       await new Promise((resolve) => setTimeout(resolve, 250));
-      reader.read(print, false);
+      await reader.read(print, false, io.pause);
     }
   }
   if (reader.skipped > 0) {

@@ -14,9 +14,9 @@ function filesOf(dir: string): string[] {
   return readdirSync(dir).sort();
 }
 
-function allLines(dir: string): string[] {
+async function allLines(dir: string): Promise<string[]> {
   const out: string[] = [];
-  new TranscriptDirReader(dir).read((l) => out.push(l), true);
+  await new TranscriptDirReader(dir).read((l) => out.push(l), true);
   return out;
 }
 
@@ -53,7 +53,7 @@ t.test('a new file each local day (the injected wall clock)', async (t) => {
   writer.append(line(3));
   await writer.close();
   t.same(filesOf(dir), ['transcript-2026-12-01.jsonl', 'transcript-2026-12-02.jsonl', 'transcript-2026-12-04.jsonl']);
-  t.same(allLines(dir), [1, 2, 3].map((n) => line(n).trimEnd()), 'read back in time order across the days');
+  t.same(await allLines(dir), [1, 2, 3].map((n) => line(n).trimEnd()), 'read back in time order across the days');
 });
 
 t.test('a file past maxFileBytes goes on in .1, .2, ...; no line is split between files', async (t) => {
@@ -72,7 +72,7 @@ t.test('a file past maxFileBytes goes on in .1, .2, ...; no line is split betwee
     t.ok(text.length <= 4096, `${f}: ${text.length} bytes`);
     t.ok(text.endsWith('\n'), `${f} ends with a whole line`);
   }
-  t.same(allLines(dir), Array.from({ length: 100 }, (_, i) => line(i + 1, 40).trimEnd()), 'every line once, in order');
+  t.same(await allLines(dir), Array.from({ length: 100 }, (_, i) => line(i + 1, 40).trimEnd()), 'every line once, in order');
 });
 
 t.test('retention: days past keepDays go, then the oldest until the rest fit in maxBytes', async (t) => {
@@ -103,7 +103,7 @@ t.test('retention runs at each new file, and never deletes the file being writte
   await writer.close();
   const total = filesOf(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
   t.ok(total <= 8192, `all files together ${total} bytes <= maxBytes`);
-  const lines = allLines(dir);
+  const lines = (await allLines(dir));
   t.equal(lines.at(-1), line(300, 40).trimEnd(), 'the newest lines are kept');
 });
 
@@ -117,7 +117,7 @@ t.test('a file left with a torn last line (SIGKILL) is not appended to; the read
   await writer.close();
   const reader = new TranscriptDirReader(dir);
   const lines: string[] = [];
-  reader.read((l) => lines.push(l), true);
+  await reader.read((l) => lines.push(l), true);
   t.same(lines, [line(1).trimEnd(), line(2).trimEnd()]);
   t.equal(reader.skipped, 1, 'the torn line counted as skipped');
 });
@@ -130,7 +130,7 @@ t.test('a file that ends with a whole line is appended to after a restart', asyn
   writer.append(line(2));
   await writer.close();
   t.same(filesOf(dir), ['transcript-2026-12-01.jsonl']);
-  t.same(allLines(dir), [line(1).trimEnd(), line(2).trimEnd()]);
+  t.same(await allLines(dir), [line(1).trimEnd(), line(2).trimEnd()]);
 });
 
 t.test('memory is bounded: past bufferBytes records are dropped, counted, and the count is recorded', async (t) => {
@@ -143,7 +143,7 @@ t.test('memory is bounded: past bufferBytes records are dropped, counted, and th
   await writer.drain();
   writer.append(line(51));
   await writer.close();
-  const records = allLines(dir).map((l) => parseRecord(l)!);
+  const records = (await allLines(dir)).map((l) => parseRecord(l)!);
   const note = records.at(-2)!;
   t.same(note.k === 'dropped' && note.count, dropped, 'a dropped record with the count, before the next line');
   t.equal(records.at(-1)!.k, 'device');
