@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Clock, Disposer } from '../core/clock.js';
 import type { Log } from '../core/log.js';
 import { dayBefore, fileName, parseFileName, retentionPlan, type TranscriptFile } from './files.js';
@@ -75,7 +75,12 @@ export class TranscriptWriter {
   /** Creates the directory if needed and opens today's file. Never throws: a failure is a state. */
   start(): Promise<void> {
     return this.enqueueIo(async () => {
-      await fsp.mkdir(this.o.dir, { recursive: true, mode: DIR_MODE });
+      const made = await fsp.mkdir(this.o.dir, { recursive: true, mode: DIR_MODE });
+      // The unit's UMask=0077 would leave what was just made 0700: the service group must be able to enter.
+      for (let p = this.o.dir; made !== undefined; p = dirname(p)) {
+        await fsp.chmod(p, DIR_MODE);
+        if (p === made || dirname(p) === p) break;
+      }
       await this.openFor(localDay(this.o.wallNow()));
       if (this.state === 'STARTING') this.state = 'OPEN';
       this.schedule();

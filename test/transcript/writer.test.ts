@@ -21,7 +21,10 @@ async function allLines(dir: string): Promise<string[]> {
 }
 
 t.test('records are written in batches: nothing before flushMs, all of them after; files 0640 in a 0750 directory', async (t) => {
-  const dir = join(t.testdir(), 'transcript');
+  const dir = join(t.testdir(), 'state', 'transcript');
+  // As under the unit's UMask=0077.
+  const umask = process.umask(0o077);
+  t.teardown(() => void process.umask(umask));
   const { writer, clock } = makeWriter(dir);
   await writer.start();
   t.equal(writer.failure, null);
@@ -35,6 +38,7 @@ t.test('records are written in batches: nothing before flushMs, all of them afte
   t.same(readFileSync(file, 'utf8').trimEnd().split('\n'), [1, 2, 3].map((n) => line(n).trimEnd()), 'one batch, in order');
   t.equal(statSync(file).mode & 0o777, 0o640, 'file mode 0640 (whatever the umask)');
   t.equal(statSync(dir).mode & 0o777, 0o750, 'directory created 0750');
+  t.equal(statSync(join(dir, '..')).mode & 0o777, 0o750, 'and its parent, made too');
   await writer.close();
   t.equal(clock.pending, 0, 'no timer left behind');
 });
