@@ -13,6 +13,7 @@ export class TranscriptRecorder implements GatewayEvents {
   private deviceAway: boolean | null = null;
   private lastMs = -1;
   private lastIso = '';
+  private devicePrefix = '';
 
   constructor(
     readonly writer: TranscriptWriter,
@@ -25,6 +26,7 @@ export class TranscriptRecorder implements GatewayEvents {
     if (ms !== this.lastMs) {
       this.lastMs = ms;
       this.lastIso = isoTime(ms);
+      this.devicePrefix = `{"t":"${this.lastIso}","k":"device","text":"`;
     }
     return this.lastIso;
   }
@@ -35,6 +37,16 @@ export class TranscriptRecorder implements GatewayEvents {
 
   deviceLine(content: Buffer, flags: number): void {
     if (flags & RecordFlag.TERM_TAIL) return;
+    if (flags === 0) {
+      const quotes = asciiQuotes(content);
+      if (quotes >= 0) {
+        // The common case, a whole line of printable ASCII: its bytes go into the record as they are (`"` and `\`
+        // escaped), the same bytes formatRecord(make.device(...)) gives, without building an object or a string.
+        this.now();
+        this.writer.appendParts(this.devicePrefix, content, '"}\n', quotes);
+        return;
+      }
+    }
     const part: DevicePart | undefined =
       flags & RecordFlag.RAW ? 'raw' : flags & RecordFlag.FRAGMENT ? 'fragment' : flags & RecordFlag.PARTIAL ? 'partial' : undefined;
     this.put(make.device(this.now(), content, part, (flags & RecordFlag.CONTINUATION) !== 0));
@@ -75,6 +87,17 @@ export class TranscriptRecorder implements GatewayEvents {
   lifecycle(k: 'start' | 'stop', detail?: string): void {
     this.put(make.lifecycle(this.now(), k, detail));
   }
+}
+
+/** For printable ASCII, how many `"` and `\` it holds (each needs a backslash in JSON); -1 for anything else. */
+function asciiQuotes(b: Uint8Array): number {
+  let quotes = 0;
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i]!;
+    if (c < 0x20 || c > 0x7e) return -1;
+    if (c === 0x22 || c === 0x5c) quotes++;
+  }
+  return quotes;
 }
 
 /** The line that records how many lines the writer had to drop. */

@@ -7,9 +7,10 @@ import { dayBefore, fileName, parseFileName, retentionPlan, type TranscriptFile 
 import { localDay } from './record.js';
 
 /**
- * Appends transcript lines to files in a directory, off the data path: `append` only queues a string in memory;
- * a timer (or 64 KiB of backlog) starts one asynchronous write of the whole batch, and at most one file
- * operation runs at a time (libuv's thread pool does the disk work, the event loop never waits for it).
+ * Appends transcript lines to files in a directory, off the data path: `append` only copies the line's bytes
+ * into a block of memory (64 KiB blocks, reused); a timer (or 64 KiB of backlog) starts one asynchronous write
+ * of the whole batch, and at most one file operation runs at a time (libuv's thread pool does the disk work,
+ * the event loop never waits for it). Lines are encoded as they come: no string is kept, joined or re-encoded.
  *
  * Bounds: queued plus in-flight text stays under `bufferBytes`. When the disk cannot keep up, lines are
  * dropped and counted, and the count is written as a record (`dropRecord`) once there is room again.
@@ -42,6 +43,13 @@ export interface TranscriptWriterOptions {
 
 export type WriterState = 'STARTING' | 'OPEN' | 'FAILED' | 'CLOSED';
 
+interface Block {
+  buf: Buffer;
+  used: number;
+}
+
+const BLOCK_BYTES = 64 * 1024;
+const MAX_SPARE_BLOCKS = 4;
 const FLUSH_NOW_BYTES = 64 * 1024;
 const FILE_MODE = 0o640;
 const DIR_MODE = 0o750;
@@ -49,8 +57,11 @@ const NEWLINE = 0x0a;
 
 export class TranscriptWriter {
   private state: WriterState = 'STARTING';
-  private pending: string[] = [];
+  /** Queued lines' bytes: filled blocks, the last one in use. */
+  private pending: Block[] = [];
   private pendingBytes = 0;
+  private pendingLines = 0;
+  private spare: Block[] = [];
   private writingBytes = 0;
   private writing = false;
   private timer: Disposer | null = null;
@@ -89,22 +100,72 @@ export class TranscriptWriter {
 
   /** Queues one line (newline included). Cheap and synchronous; never touches the disk. */
   append(line: string): void {
-    if (this.state === 'FAILED' || this.state === 'CLOSED') return;
-    const n = line.length;
+    const n = Buffer.byteLength(line, 'utf8');
+    const b = this.room(n);
+    if (!b) return;
+    b.used += b.buf.write(line, b.used, 'utf8');
+    this.queued(n);
+  }
+
+  /**
+   * Queues `head` + `body` as a JSON string's content + `tail` as one line: the hot path for device lines, whose
+   * bytes are copied straight from the ring. `head` and `tail` are ASCII; `body` is printable ASCII in which
+   * `quotes` bytes (`"` and `\`) need a backslash (the caller counted them).
+   */
+  appendParts(head: string, body: Uint8Array, tail: string, quotes = 0): void {
+    const n = head.length + body.length + quotes + tail.length;
+    const b = this.room(n);
+    if (!b) return;
+    const buf = b.buf;
+    let at = b.used;
+    at += buf.write(head, at, 'latin1');
+    if (quotes === 0) {
+      buf.set(body, at);
+      at += body.length;
+    } else {
+      for (let i = 0; i < body.length; i++) {
+        const c = body[i]!;
+        if (c === 0x22 || c === 0x5c) buf[at++] = 0x5c;
+        buf[at++] = c;
+      }
+    }
+    at += buf.write(tail, at, 'latin1');
+    b.used = at;
+    this.queued(n);
+  }
+
+  /** The block to write n bytes into, or null when the line is dropped (counted). */
+  private room(n: number): Block | null {
+    if (this.state === 'FAILED' || this.state === 'CLOSED') return null;
     if (this.pendingBytes + this.writingBytes + n > this.o.bufferBytes) {
       this.droppedUntold++;
       this.stats.dropped++;
-      return;
+      return null;
     }
     if (this.droppedUntold > 0) {
       const note = this.o.dropRecord(this.droppedUntold);
       this.droppedUntold = 0;
-      this.pending.push(note);
-      this.pendingBytes += note.length;
+      const len = Buffer.byteLength(note, 'utf8');
+      const nb = this.block(len);
+      nb.used += nb.buf.write(note, nb.used, 'utf8');
+      this.pendingBytes += len;
+      this.pendingLines++;
     }
-    this.pending.push(line);
+    return this.block(n);
+  }
+
+  private block(n: number): Block {
+    const last = this.pending[this.pending.length - 1];
+    if (last && last.buf.length - last.used >= n) return last;
+    const b = n <= BLOCK_BYTES ? (this.spare.pop() ?? { buf: Buffer.allocUnsafe(BLOCK_BYTES), used: 0 }) : { buf: Buffer.allocUnsafe(n), used: 0 };
+    this.pending.push(b);
+    return b;
+  }
+
+  private queued(n: number): void {
     this.pendingBytes += n;
-    this.schedule();
+    this.pendingLines++;
+    if (this.timer === null || this.pendingBytes >= FLUSH_NOW_BYTES) this.schedule();
   }
 
   /** Writes what is queued now and resolves once it is on disk (or the transcript has stopped). */
@@ -116,6 +177,7 @@ export class TranscriptWriter {
     }
     await this.io;
   }
+
 
   /** Writes what is queued, closes the file. */
   async close(): Promise<void> {
@@ -155,13 +217,21 @@ export class TranscriptWriter {
 
   private flush(): void {
     if (this.writing || this.pending.length === 0 || this.state === 'FAILED') return;
-    const text = this.pending.length === 1 ? this.pending[0]! : this.pending.join('');
-    const lines = this.pending.length;
+    const blocks = this.pending;
+    const bytes = blocks.length === 1 ? blocks[0]!.buf.subarray(0, blocks[0]!.used) : Buffer.concat(blocks.map((b) => b.buf.subarray(0, b.used)));
+    const lines = this.pendingLines;
     this.pending = [];
+    this.pendingLines = 0;
     this.writingBytes = this.pendingBytes;
     this.pendingBytes = 0;
     this.writing = true;
-    void this.enqueueIo(() => this.write(Buffer.from(text, 'utf8'), lines)).then(() => {
+    void this.enqueueIo(() => this.write(bytes, lines)).then(() => {
+      // The blocks are free once the write is done (one of them may be `bytes` itself).
+      for (const b of blocks) {
+        if (b.buf.length !== BLOCK_BYTES || this.spare.length >= MAX_SPARE_BLOCKS) continue;
+        b.used = 0;
+        this.spare.push(b);
+      }
       this.writing = false;
       this.writingBytes = 0;
       this.schedule();
@@ -294,8 +364,9 @@ export class TranscriptWriter {
     const wasClosed = this.state === 'CLOSED';
     this.state = 'FAILED';
     this.cancelTimer();
-    this.stats.dropped += this.pending.length;
+    this.stats.dropped += this.pendingLines;
     this.pending = [];
+    this.pendingLines = 0;
     this.pendingBytes = 0;
     this.why = `${err.code ?? 'error'}: ${err.message.replace(/^[A-Z]+: /, '')}`;
     this.o.log.warn(

@@ -3,6 +3,7 @@ import { RecordFlag } from '../../src/line/ring.js';
 import { TranscriptRecorder } from '../../src/transcript/recorder.js';
 import {
   formatRecord,
+  isoTime,
   make,
   parseRecord,
   payloadBytes,
@@ -103,7 +104,11 @@ t.test('parseRecord refuses what is not a record: a torn line, garbage, unknown 
 
 t.test('the recorder: device records skip the LF tail of a split CR LF, mark partial/fragment/continuation; device state only on change', (t) => {
   const lines: string[] = [];
-  const writer = { append: (l: string) => lines.push(l) } as unknown as TranscriptWriter;
+  const writer = {
+    append: (l: string) => lines.push(l),
+    appendParts: (head: string, body: Uint8Array, tail: string, quotes = 0) =>
+      lines.push(head + Buffer.from(body).toString('latin1').replace(/["\\]/g, (c) => (quotes-- > 0 ? `\\${c}` : c)) + tail),
+  } as unknown as TranscriptWriter;
   let wall = Date.parse(T);
   const rec = new TranscriptRecorder(writer, () => wall);
   rec.deviceLine(Buffer.from('a'), 0);
@@ -138,6 +143,12 @@ t.test('the recorder: device records skip the LF tail of a split CR LF, mark par
     ],
   );
   t.equal(rs[0]!.t, T, 'stamped with the injected wall clock');
+  t.equal(lines[0], formatRecord(make.device(T, Buffer.from('a'))), 'the fast path writes the very bytes of the general one');
+  lines.length = 0;
+  for (const text of ['plain line 1', 'say "hi"', 'back\\slash', 'tab\there', 'é', '\x7f', '']) {
+    rec.deviceLine(Buffer.from(text), 0);
+    t.equal(lines.pop(), formatRecord(make.device(isoTime(wall), Buffer.from(text))), `same record either way: ${JSON.stringify(text)}`);
+  }
   t.equal(rs[5]!.t, '2026-12-01T10:02:15.620Z');
   t.end();
 });

@@ -1,7 +1,8 @@
 import t from 'tap';
 import { chmodSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseRecord } from '../../src/transcript/record.js';
+import { parseRecord, payloadBytes } from '../../src/transcript/record.js';
+import { TranscriptRecorder } from '../../src/transcript/recorder.js';
 import { TranscriptDirReader } from '../../src/transcript/read.js';
 import { DAY, makeWriter } from './support.js';
 
@@ -196,4 +197,17 @@ t.test('a directory that goes away under a running transcript: the next write fa
   for (let i = 0; i < 10; i++) writer.append(line(i));
   await writer.close();
   t.equal(log.warnings.length, 1, 'still one warning');
+});
+
+t.test('device lines through the recorder and the real writer read back byte for byte (quotes, backslashes, UTF-8, binary)', async (t) => {
+  const dir = t.testdir();
+  const { writer, wall } = makeWriter(dir);
+  const rec = new TranscriptRecorder(writer, () => wall.ms);
+  await writer.start();
+  const sent = ['plain', 'say "hi" \\ back\\slash', '"', '\\', '', 'สวัสดี', 'a\tb', Buffer.from([0xff, 0x00, 0x22]).toString('latin1')];
+  const bytes = sent.map((s, i) => (i === sent.length - 1 ? Buffer.from(s, 'latin1') : Buffer.from(s)));
+  for (const b of bytes) rec.deviceLine(b, 0);
+  await writer.close();
+  const back = (await allLines(dir)).map((l) => payloadBytes(parseRecord(l) as { text?: string; b64?: string }));
+  t.same(back, bytes);
 });
