@@ -23,7 +23,7 @@ Prints the class transcript as a chat:   10:02:14 tcp:class 10.0.0.7:51234 > id
   --listener NAME    only clients of this listener (class, or tcp:class), with the device lines that answered them
   --follow           keep printing new records as they are written (Ctrl-C ends)
   --json             print the records as they are stored, one JSON object a line
-Bytes from clients and the device are shown with control characters escaped (\\x1b), never as they are.
+Bytes from clients and the device are shown with control bytes as \\xNN (\\x1b), as monitors show them.
 `;
 
 export interface TranscriptArgs {

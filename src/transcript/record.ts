@@ -10,6 +10,7 @@
  * the last line of a file short.
  */
 import { isUtf8 } from 'node:buffer';
+import { makeVisible } from '../net/visible.js';
 
 export type Via = 'tcp' | 'udp' | 'web';
 
@@ -148,39 +149,16 @@ export function payloadBytes(r: Payload): Buffer {
 }
 
 /**
- * Text a person can read safely: control characters (C0, DEL, C1) and backslash become escapes (`\x1b`, `\\`),
- * so bytes a student sent are shown, never executed by the reader's terminal. Invalid UTF-8 comes in as `b64`
- * and is shown byte by byte the same way.
+ * Text a person can read safely: the bytes as monitors show them (src/net/visible.ts): every control byte and
+ * every byte outside well-formed UTF-8 as `\xNN`, so bytes a student sent are shown, never executed by the
+ * reader's terminal.
  */
 export function visible(r: Payload): string {
-  if (r.b64 !== undefined) {
-    let out = '';
-    for (const b of Buffer.from(r.b64, 'base64')) out += b >= 0x20 && b < 0x7f ? (b === 0x5c ? '\\\\' : String.fromCharCode(b)) : hex(b);
-    return out;
-  }
-  return visibleText(r.text ?? '');
+  return makeVisible(payloadBytes(r)).toString('utf8');
 }
 
 export function visibleText(s: string): string {
-  // U+2028/2029 and the bidi controls reorder or break what a terminal shows: escaped too.
-  return s.replace(/[\\\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => {
-    if (c === '\\') return '\\\\';
-    const code = c.charCodeAt(0);
-    return code <= 0xff ? hex(code) : `\\u${code.toString(16).padStart(4, '0')}`;
-  });
-}
-
-function hex(b: number): string {
-  switch (b) {
-    case 0x09:
-      return '\\t';
-    case 0x0a:
-      return '\\n';
-    case 0x0d:
-      return '\\r';
-    default:
-      return `\\x${b.toString(16).padStart(2, '0')}`;
-  }
+  return makeVisible(Buffer.from(s, 'utf8')).toString('utf8');
 }
 
 /** `tcp:class 10.0.0.7:51234` (IPv6 in brackets). */
