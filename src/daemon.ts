@@ -225,6 +225,7 @@ export class Daemon {
     if (!cfg.enabled) return;
     const { clock, log } = this.opts;
     const wallNow = this.opts.wallNow ?? Date.now;
+    let recorder: TranscriptRecorder | null = null;
     const writer = new TranscriptWriter({
       ...cfg,
       clock,
@@ -232,12 +233,14 @@ export class Daemon {
       log,
       dropRecord: droppedLine(wallNow),
       failed: () => {
+        // Nothing more can be written: stop formatting records too.
+        if (this.bridge.events === recorder) this.bridge.events = noEvents;
         this.lastStatus = '';
         this.lastStatusAt = -Infinity;
         this.publishStatus();
       },
     });
-    const recorder = new TranscriptRecorder(writer, wallNow);
+    recorder = new TranscriptRecorder(writer, wallNow);
     this.transcript = recorder;
     this.bridge.events = recorder;
     recorder.lifecycle('start', `device ${this.link.describe}`);
