@@ -13,7 +13,8 @@ export class TranscriptRecorder implements GatewayEvents {
   private deviceAway: boolean | null = null;
   private lastMs = -1;
   private lastIso = '';
-  private devicePrefix = '';
+  /** `{"t":"<now>","k":"device","text":"` as bytes, made once per millisecond. */
+  private devicePrefix = Buffer.alloc(0);
 
   constructor(
     readonly writer: TranscriptWriter,
@@ -26,7 +27,7 @@ export class TranscriptRecorder implements GatewayEvents {
     if (ms !== this.lastMs) {
       this.lastMs = ms;
       this.lastIso = isoTime(ms);
-      this.devicePrefix = `{"t":"${this.lastIso}","k":"device","text":"`;
+      this.devicePrefix = Buffer.from(`{"t":"${this.lastIso}","k":"device","text":"`, 'latin1');
     }
     return this.lastIso;
   }
@@ -43,7 +44,7 @@ export class TranscriptRecorder implements GatewayEvents {
         // The common case, a whole line of printable ASCII: its bytes go into the record as they are (`"` and `\`
         // escaped), the same bytes formatRecord(make.device(...)) gives, without building an object or a string.
         this.now();
-        this.writer.appendParts(this.devicePrefix, content, '"}\n', quotes);
+        this.writer.appendParts(this.devicePrefix, content, RECORD_END, quotes);
         return;
       }
     }
@@ -88,6 +89,8 @@ export class TranscriptRecorder implements GatewayEvents {
     this.put(make.lifecycle(this.now(), k, detail));
   }
 }
+
+const RECORD_END = Buffer.from('"}\n', 'latin1');
 
 /** For printable ASCII, how many `"` and `\` it holds (each needs a backslash in JSON); -1 for anything else. */
 function asciiQuotes(b: Uint8Array): number {

@@ -109,16 +109,17 @@ export class TranscriptWriter {
 
   /**
    * Queues `head` + `body` as a JSON string's content + `tail` as one line: the hot path for device lines, whose
-   * bytes are copied straight from the ring. `head` and `tail` are ASCII; `body` is printable ASCII in which
-   * `quotes` bytes (`"` and `\`) need a backslash (the caller counted them).
+   * bytes are copied straight from the ring. `body` is printable ASCII in which `quotes` bytes (`"` and `\`)
+   * need a backslash (the caller counted them).
    */
-  appendParts(head: string, body: Uint8Array, tail: string, quotes = 0): void {
+  appendParts(head: Uint8Array, body: Uint8Array, tail: Uint8Array, quotes = 0): void {
     const n = head.length + body.length + quotes + tail.length;
     const b = this.room(n);
     if (!b) return;
     const buf = b.buf;
     let at = b.used;
-    at += buf.write(head, at, 'latin1');
+    buf.set(head, at);
+    at += head.length;
     if (quotes === 0) {
       buf.set(body, at);
       at += body.length;
@@ -129,8 +130,8 @@ export class TranscriptWriter {
         buf[at++] = c;
       }
     }
-    at += buf.write(tail, at, 'latin1');
-    b.used = at;
+    buf.set(tail, at);
+    b.used = at + tail.length;
     this.queued(n);
   }
 

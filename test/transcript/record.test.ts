@@ -105,8 +105,12 @@ t.test('the recorder: device records skip the LF tail of a split CR LF, mark par
   const lines: string[] = [];
   const writer = {
     append: (l: string) => lines.push(l),
-    appendParts: (head: string, body: Uint8Array, tail: string, quotes = 0) =>
-      lines.push(head + Buffer.from(body).toString('latin1').replace(/["\\]/g, (c) => (quotes-- > 0 ? `\\${c}` : c)) + tail),
+    appendParts: (head: Uint8Array, body: Uint8Array, tail: Uint8Array, quotes = 0) =>
+      lines.push(
+        Buffer.from(head).toString('latin1') +
+          Buffer.from(body).toString('latin1').replace(/["\\]/g, (c) => (quotes-- > 0 ? `\\${c}` : c)) +
+          Buffer.from(tail).toString('latin1'),
+      ),
   } as unknown as TranscriptWriter;
   let wall = Date.parse(T);
   const rec = new TranscriptRecorder(writer, () => wall);
