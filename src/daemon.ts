@@ -235,6 +235,7 @@ export class Daemon {
       failed: () => {
         // Nothing more can be written: stop formatting records too.
         if (this.bridge.events === recorder) this.bridge.events = noEvents;
+        this.status.update({ transcript: 'stopped' });
         this.lastStatus = '';
         this.lastStatusAt = -Infinity;
         this.publishStatus();
@@ -247,7 +248,10 @@ export class Daemon {
     const link = this.link;
     if (link.state !== 'STOPPED') recorder.deviceState(link.state, link.stateDetail);
     await writer.start();
-    if (!writer.failure) log.info(`transcript: ${writer.currentFile}`);
+    if (!writer.failure) {
+      this.status.update({ transcript: 'on' });
+      log.info(`transcript: ${writer.currentFile}`);
+    }
   }
 
   private async stopTranscript(why: string): Promise<void> {
@@ -256,6 +260,7 @@ export class Daemon {
     t.lifecycle('stop', why);
     this.transcript = null;
     this.bridge.events = noEvents;
+    this.status.update({ transcript: 'off' });
     await t.writer.close();
   }
 
