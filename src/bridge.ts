@@ -81,6 +81,11 @@ export class Bridge {
   onActivity: (direction: 'in' | 'out') => void = () => {};
   /** Where events go for the record (the transcript); the daemon sets it, nothing is kept by default. */
   events: GatewayEvents = noEvents;
+
+  /** Whether anyone keeps a record: callers on busy paths (a datagram flood) skip building events when not. */
+  get recording(): boolean {
+    return this.events !== noEvents;
+  }
   readonly counters = { deviceLines: 0, clientLines: 0, refused: 0, lost: 0 };
 
   constructor(private readonly opts: BridgeOptions) {

@@ -89,7 +89,7 @@ export class TcpListener {
     if (!this.allow.allows(address)) {
       this.stats.refused++;
       this.ctx.log.warn(`${cfg.name}: refused ${address}: not in the allow list`);
-      this.ctx.bridge.events.refused(tcpClient(cfg.name, socket), 'not in the allow list');
+      if (this.ctx.bridge.recording) this.ctx.bridge.events.refused(tcpClient(cfg.name, socket), 'not in the allow list');
       socket.destroy();
       this.ctx.refused();
       return;
@@ -102,7 +102,7 @@ export class TcpListener {
     if (why) {
       this.stats.refused++;
       this.ctx.log.info(`${cfg.name}: refused ${address}: ${why}`);
-      this.ctx.bridge.events.refused(tcpClient(cfg.name, socket), why);
+      if (this.ctx.bridge.recording) this.ctx.bridge.events.refused(tcpClient(cfg.name, socket), why);
       socket.on('error', () => {});
       if (cfg.notices && cfg.framing !== 'raw') socket.end(`! busy: ${why}\r\n`);
       else socket.end();

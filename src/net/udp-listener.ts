@@ -193,7 +193,7 @@ export class UdpListener implements Consumer {
     this.stats.datagramsIn++;
     if (!this.allow.allows(address)) {
       this.stats.refused++;
-      this.ctx.bridge.events.refused({ via: 'udp', listener: this.name, address, port }, 'not in the allow list');
+      if (this.ctx.bridge.recording) this.ctx.bridge.events.refused({ via: 'udp', listener: this.name, address, port }, 'not in the allow list');
       return;
     }
     const key = `${address}|${port}`;
@@ -290,7 +290,7 @@ export class UdpListener implements Consumer {
     };
     peer.budget = null;
     this.renew(peer);
-    this.ctx.bridge.events.connected({ via: 'udp', listener: this.name, address, port });
+    if (this.ctx.bridge.recording) this.ctx.bridge.events.connected({ via: 'udp', listener: this.name, address, port });
     this.ctx.changed();
     return peer;
   }
@@ -379,7 +379,7 @@ export class UdpListener implements Consumer {
 
   private drop(peer: Remote): void {
     this.peers.delete(peer.key);
-    this.ctx.bridge.events.disconnected({ via: 'udp', listener: this.name, address: peer.address, port: peer.port }, { why: 'lease ended' });
+    if (this.ctx.bridge.recording) this.ctx.bridge.events.disconnected({ via: 'udp', listener: this.name, address: peer.address, port: peer.port }, { why: 'lease ended' });
     this.ctx.bridge.forgetSource(peer.source, peer.tag);
   }
 
@@ -444,7 +444,7 @@ export class UdpListener implements Consumer {
   }
 
   private sendText(to: Remote, text: string): void {
-    this.ctx.bridge.events.notice({ via: 'udp', listener: this.name, address: to.address, port: to.port }, text.replace(/^! /, '').replace(/\r\n$/, ''));
+    if (this.ctx.bridge.recording) this.ctx.bridge.events.notice({ via: 'udp', listener: this.name, address: to.address, port: to.port }, text.replace(/^! /, '').replace(/\r\n$/, ''));
     this.sendTo(to, Buffer.from(text));
   }
 
