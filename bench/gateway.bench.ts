@@ -12,7 +12,8 @@
  * Nothing is installed here: a missing ser2net or socat is skipped with a line saying how to install it.
  *
  * Environment (defaults in brackets):
- *   BENCH_PEERS [gateway,ser2net,socat,plain]   BENCH_WORKLOADS [A,B,C,D,R]  (E comes from every start)
+ *   BENCH_PEERS [gateway,transcript,ser2net,socat,plain]   BENCH_WORKLOADS [A,B,C,D,R]  (E comes from every start)
+ *   (transcript = this gateway with transcript.enabled, A and B only)
  *   BENCH_R_SECONDS [3] of device lines per R scenario  BENCH_R_SOURCES [1000]
  *   BENCH_A_MB [64]  MiB per throughput run     BENCH_A_CLIENTS [50]       BENCH_A_MAX_S [20] cap per run
  *   BENCH_B_RATE [1000] lines/s  BENCH_B_SECONDS [20]  BENCH_B1_SECONDS [5]  BENCH_B_CLIENTS [50]
@@ -52,7 +53,7 @@ const list = (name: string, dflt: string): string[] =>
     .filter(Boolean);
 
 const CFG = {
-  peers: list('BENCH_PEERS', 'gateway,ser2net,socat,plain'),
+  peers: list('BENCH_PEERS', 'gateway,transcript,ser2net,socat,plain'),
   workloads: new Set(list('BENCH_WORKLOADS', 'A,B,C,D,R').map((w) => w.toUpperCase())),
   rSeconds: num('BENCH_R_SECONDS', 3),
   rSources: num('BENCH_R_SOURCES', 1000),
@@ -98,7 +99,7 @@ async function withPeer<T>(
   const device = Device.open(link, BASE);
   let running: RunningPeer | undefined;
   try {
-    const profileDir = CFG.profile && peer.id === 'gateway' ? join(PROFILE_DIR, `${peer.id}-${name}`) : undefined;
+    const profileDir = CFG.profile && (peer.id === 'gateway' || peer.id === 'transcript') ? join(PROFILE_DIR, `${peer.id}-${name}`) : undefined;
     const r = await peer.start({ dir: scratch, link, port, maxClients, ...(profileDir ? { profileDir } : {}) });
     running = r;
     starts.push({ listenMs: r.listenMs, ...(r.readyMs !== undefined ? { readyMs: r.readyMs } : {}) });
@@ -144,8 +145,9 @@ async function benchPeer(peer: Peer, farm: Farm, scratch: string): Promise<PeerR
     await syncClients(run, n);
   };
   const aBytes = CFG.aMiB * MiB;
+  const runs = (w: string): boolean => CFG.workloads.has(w) && (peer.workloads === undefined || peer.workloads.includes(w));
 
-  if (CFG.workloads.has('A')) {
+  if (runs('A')) {
     await step('A1', () =>
       withPeer(peer, 'A1', maxC, farm, scratch, starts, async (run) => {
         await readers(run, 1);
@@ -161,7 +163,7 @@ async function benchPeer(peer: Peer, farm: Farm, scratch: string): Promise<PeerR
       );
     }
   }
-  if (CFG.workloads.has('B')) {
+  if (runs('B')) {
     await step('B1', () =>
       withPeer(peer, 'B1', maxC, farm, scratch, starts, async (run) => {
         await readers(run, 1);
@@ -177,14 +179,14 @@ async function benchPeer(peer: Peer, farm: Farm, scratch: string): Promise<PeerR
       );
     }
   }
-  if (CFG.workloads.has('C') && peer.fanOut) {
+  if (runs('C') && peer.fanOut) {
     await step('C', () =>
       withPeer(peer, 'C', maxC, farm, scratch, starts, async (run) => {
         res.C = await memoryLevels(run, CFG.cLevels, CFG.bRate, CFG.cSeconds);
       }),
     );
   }
-  if (CFG.workloads.has('D') && peer.fanOut) {
+  if (runs('D') && peer.fanOut) {
     await step('D', () =>
       withPeer(peer, 'D', maxC, farm, scratch, starts, async (run) => {
         await farm.readers(run.port, CFG.bClients);
@@ -272,7 +274,7 @@ async function main(): Promise<void> {
       detail: `worst ${worst.toFixed(2)}x; a trusted source (every source before issue 17) got up to ${before.toFixed(0)}x`,
     });
   }
-  console.log(`\ntargets (issues 6 and 17):\n${targetsText(targets)}`);
+  console.log(`\ntargets (issues 6, 15 and 17):\n${targetsText(targets)}`);
 
   const saved: SavedRun & Record<string, unknown> = {
     date: new Date().toISOString(),

@@ -1,5 +1,6 @@
 import type { Clock } from './core/clock.js';
 import type { Log } from './core/log.js';
+import { noEvents, type ClientRef, type GatewayEvents } from './events.js';
 import { LineRing, RecordFlag, type Delimiter } from './line/ring.js';
 import { RequestArbiter, type RequestTiming } from './route/request-arbiter.js';
 import { WriteQueue, type QueuedLine, type WriteSource } from './route/write-queue.js';
@@ -33,6 +34,8 @@ export interface ClientLineOptions {
   source: WriteSource;
   /** Shown to monitors: `10.0.0.7:51234`. */
   from: string;
+  /** Who sent it, for the transcript. */
+  sender?: ClientRef;
   /** Raw framing: the bytes go as they are, with no delimiter added. */
   raw?: boolean;
   /** Request mode: the routing tag of the sender and the reply timing. */
@@ -76,6 +79,13 @@ export class Bridge {
   private readonly log: Log;
   /** Activity hook for the LEDs: called once per push or client line, not per byte. */
   onActivity: (direction: 'in' | 'out') => void = () => {};
+  /** Where events go for the record (the transcript); the daemon sets it, nothing is kept by default. */
+  events: GatewayEvents = noEvents;
+
+  /** Whether anyone keeps a record: callers on busy paths (a datagram flood) skip building events when not. */
+  get recording(): boolean {
+    return this.events !== noEvents;
+  }
   readonly counters = { deviceLines: 0, clientLines: 0, refused: 0, lost: 0 };
 
   constructor(private readonly opts: BridgeOptions) {
@@ -150,7 +160,7 @@ export class Bridge {
     const bytes = Buffer.allocUnsafe(line.length + delimiter.length);
     line.copy(bytes, 0);
     delimiter.copy(bytes, line.length);
-    const item: QueuedLine = { source: o.source, bytes, line: bytes.subarray(0, line.length), from: o.from };
+    const item: QueuedLine = { source: o.source, bytes, line: bytes.subarray(0, line.length), from: o.from, sender: o.sender };
     const request = o.request;
     if (request) {
       const accepted = this.arbiter.submit({
@@ -220,6 +230,7 @@ export class Bridge {
         this.counters.clientLines++;
         this.onActivity('out');
         for (const m of this.monitors) m.clientLine(item.from, item.line);
+        if (item.sender) this.events.clientLine(item.sender, item.line);
         item.done?.(null);
       }
       this.pump();
@@ -233,6 +244,7 @@ export class Bridge {
       if (seq > this.ring.oldestSeq) this.ring.setTag(seq, this.ring.tag(seq - 1));
       return;
     }
+    if (this.events !== noEvents) this.events.deviceLine(this.ring.content(seq), flags);
     let owner: number;
     if (flags & (RecordFlag.FRAGMENT | RecordFlag.PARTIAL)) {
       owner = this.arbiter.onDevicePiece();

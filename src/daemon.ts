@@ -2,7 +2,8 @@ import { Bridge } from './bridge.js';
 import type { Clock, Disposer } from './core/clock.js';
 import type { Log } from './core/log.js';
 import { formatErrors, loadConfig } from './config/load.js';
-import type { GatewayConfig, SerialConfig, TcpListenerConfig, UdpListenerConfig } from './config/types.js';
+import type { GatewayConfig, SerialConfig, TcpListenerConfig, TranscriptConfig, UdpListenerConfig } from './config/types.js';
+import { noEvents } from './events.js';
 import { TcpListener } from './net/tcp-listener.js';
 import { UdpListener } from './net/udp-listener.js';
 import { localNetworks } from './net/local-networks.js';
@@ -14,6 +15,8 @@ import { createLedController } from './led/controller.js';
 import { StatusModel, type DeviceState } from './status/model.js';
 import type { Notifier } from './status/notify.js';
 import { watchdogIntervalMs } from './status/notify.js';
+import { TranscriptRecorder, droppedLine } from './transcript/recorder.js';
+import { TranscriptWriter } from './transcript/writer.js';
 
 /**
  * The composition root: config -> objects -> wiring; reload as a diff of configs; orderly stop.
@@ -26,6 +29,8 @@ export interface DaemonOptions {
   log: Log;
   notifier: Notifier;
   env: NodeJS.ProcessEnv;
+  /** Wall time (ms since the epoch) for the transcript's record times and daily files; Date.now by default. */
+  wallNow?: () => number;
 }
 
 export class Daemon {
@@ -45,6 +50,7 @@ export class Daemon {
   private lastDrops = 0;
   /** Keys UDP cookies for this run: a restart makes every outstanding cookie useless, as intended. */
   private readonly cookieSecret = randomBytes(32);
+  private transcript: TranscriptRecorder | null = null;
 
   constructor(private readonly opts: DaemonOptions) {
     this.config = opts.config;
@@ -71,6 +77,7 @@ export class Daemon {
         const level = state === 'OPEN' || state === 'STOPPED' ? 'info' : state === 'FAILED' ? 'error' : 'warn';
         log[level](`device ${state.toLowerCase()}: ${detail}`);
         this.bridge.deviceState(state, detail);
+        this.bridge.events.deviceState(state, detail);
         this.status.update({ device: DEVICE_STATES[state] });
         this.publishStatus();
       },
@@ -82,6 +89,7 @@ export class Daemon {
 
   /** Binds every listener (READY=1 follows), then starts the device link: a missing device is a state. */
   async start(): Promise<void> {
+    await this.startTranscript(this.config.transcript);
     for (const cfg of this.config.tcp) await this.addTcp(cfg);
     for (const cfg of this.config.udp) await this.addUdp(cfg);
     this.link.start();
@@ -108,6 +116,7 @@ export class Daemon {
       this.status.update({ phase: 'running', reloadRejected: true });
       this.reloadError = result.errors.length === 1 ? formatErrors(result.errors) : `${result.errors.length} errors, first: ${formatErrors(result.errors.slice(0, 1))}`;
       log.error(`reload rejected, still running the previous config:\n${formatErrors(result.errors)}`);
+      this.bridge.events.reloaded(false, this.reloadError);
       notifier.ready();
       this.publishStatus();
       return false;
@@ -145,6 +154,12 @@ export class Daemon {
     }
     await this.applyListeners(this.udp, next.udp, (cfg) => this.addUdp(cfg), (l) => l.close());
     this.leds.reconfigure(next.leds);
+    // A changed transcript section takes effect now; a reload also restarts a transcript stopped by a disk fault.
+    if (JSON.stringify(prev.transcript) !== JSON.stringify(next.transcript) || this.transcript?.writer.failure) {
+      await this.stopTranscript('the transcript settings changed');
+      await this.startTranscript(next.transcript);
+    }
+    this.bridge.events.reloaded(true);
     log.info('reload applied');
     this.status.update({ phase: 'running', reloadRejected: false });
     notifier.ready();
@@ -168,6 +183,7 @@ export class Daemon {
     if (this.bridge.pendingWrites > 0) log.warn('stopping with device lines still queued');
     await Promise.all([...this.tcp.values()].map((l) => l.close('the gateway is stopping')));
     await Promise.all([...this.udp.values()].map((l) => l.close()));
+    await this.stopTranscript('the gateway is stopping');
     for (const t of this.timers) t();
     this.timers = [];
     this.link.stop();
@@ -192,6 +208,8 @@ export class Daemon {
       parts.push(`${l.name} unproven ${l.unprovenCount} (sent at most ${AMPLIFICATION}x; ${u.validations} proven, ${u.withheldBytes} B withheld)`);
     }
     if (this.reloadError) parts.push(`last reload rejected: ${this.reloadError}`);
+    const stopped = this.transcript?.writer.failure;
+    if (stopped) parts.push(`transcript stopped: ${stopped}`);
     return parts.join('; ');
   }
 
@@ -201,6 +219,49 @@ export class Daemon {
       tcp: Object.fromEntries([...this.tcp].map(([n, l]) => [n, l.port])),
       udp: Object.fromEntries([...this.udp].map(([n, l]) => [n, l.port])),
     };
+  }
+
+  private async startTranscript(cfg: TranscriptConfig): Promise<void> {
+    if (!cfg.enabled) return;
+    const { clock, log } = this.opts;
+    const wallNow = this.opts.wallNow ?? Date.now;
+    let recorder: TranscriptRecorder | null = null;
+    const writer = new TranscriptWriter({
+      ...cfg,
+      clock,
+      wallNow,
+      log,
+      dropRecord: droppedLine(wallNow),
+      failed: () => {
+        // Nothing more can be written: stop formatting records too.
+        if (this.bridge.events === recorder) this.bridge.events = noEvents;
+        this.status.update({ transcript: 'stopped' });
+        this.lastStatus = '';
+        this.lastStatusAt = -Infinity;
+        this.publishStatus();
+      },
+    });
+    recorder = new TranscriptRecorder(writer, wallNow);
+    this.transcript = recorder;
+    this.bridge.events = recorder;
+    recorder.lifecycle('start', `device ${this.link.describe}`);
+    const link = this.link;
+    if (link.state !== 'STOPPED') recorder.deviceState(link.state, link.stateDetail);
+    await writer.start();
+    if (!writer.failure) {
+      this.status.update({ transcript: 'on' });
+      log.info(`transcript: ${writer.currentFile}`);
+    }
+  }
+
+  private async stopTranscript(why: string): Promise<void> {
+    const t = this.transcript;
+    if (!t) return;
+    t.lifecycle('stop', why);
+    this.transcript = null;
+    this.bridge.events = noEvents;
+    this.status.update({ transcript: 'off' });
+    await t.writer.close();
   }
 
   private publishStatus(): void {

@@ -12,6 +12,7 @@ import { runLedTest } from './led/led-test.js';
 import { runLabBoxOnPort } from './serial/labbox-port.js';
 import { listPorts } from './serial/targets.js';
 import { createNotifier } from './status/notify.js';
+import { TRANSCRIPT_HELP, runTranscriptCommand } from './transcript/read.js';
 
 /** Exit codes (documented in the README and --help). */
 export const EXIT = { OK: 0, INVALID: 1, USAGE: 2, SOFTWARE: 70, CONFIG: 78 } as const;
@@ -33,6 +34,10 @@ usage:
                                         every pattern (for checking the wiring)
   serial-gateway labbox --port PATH [--id ID] [--name NAME]
                                         run the simulated lab box on a serial port (e.g. one end of a pty pair)
+  serial-gateway transcript [--config FILE] [--since WHEN] [--until WHEN] [--client ADDRESS]
+                           [--listener NAME] [--follow] [--json]
+                                        print the class transcript (transcript.enabled) as a chat;
+                                        serial-gateway transcript --help for more
   serial-gateway --version | --help
 
 config: --config FILE, else $SERIAL_GATEWAY_CONFIG, else /etc/serial-gateway/config.yaml,
@@ -129,6 +134,7 @@ function version(): string {
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'transcript') return transcriptCommand(argv.slice(1));
   const parsed = parseArgs(argv);
   if (typeof parsed === 'string') {
     process.stderr.write(`serial-gateway: ${parsed}\n\n${HELP}`);
@@ -211,6 +217,9 @@ async function main(argv: string[]): Promise<number> {
 
   const log = createLog({ level: loaded.config.log.level, journald: Boolean(env.JOURNAL_STREAM) });
   log.info(`config: ${located.file} (${located.why})`);
+  // Past a file size limit (RLIMIT_FSIZE) the kernel sends SIGXFSZ, whose default kills the process: handled,
+  // the write fails with EFBIG instead, and only the transcript stops.
+  process.on('SIGXFSZ', () => {});
   const notifier = createNotifier(env, (m) => log.warn(m));
   const daemon = new Daemon({ file: located.file, config: loaded.config, clock: systemClock, log, notifier, env });
   try {
@@ -236,6 +245,27 @@ async function main(argv: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   return EXIT.OK;
+}
+
+async function transcriptCommand(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(TRANSCRIPT_HELP);
+    return EXIT.OK;
+  }
+  const stopped = new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+  // A reader piped into head(1) stops reading: end quietly.
+  process.stdout.on('error', () => process.exit(EXIT.OK));
+  const out = process.stdout;
+  const code = await runTranscriptCommand(argv, process.env, {
+    out: (s) => out.write(s),
+    err: (s) => process.stderr.write(s),
+    now: Date.now,
+    stopped,
+    pause: () => (out.writableNeedDrain ? new Promise((resolve) => out.once('drain', () => resolve())) : Promise.resolve()),
+  });
+  // main() exits the process once this returns: let what is written reach the pipe first.
+  await new Promise<void>((resolve) => out.write('', () => resolve()));
+  return code;
 }
 
 if (require.main === module) {

@@ -4,12 +4,12 @@
  * /proc/net/tcp, so the probe does not use up socat's only connection). The gateway also reports READY=1.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createNotifyListener, type NotifyListener } from '../../test/support/notify-listener.js';
 import { isListening } from './proc.js';
 
-export type PeerId = 'gateway' | 'ser2net' | 'socat' | 'plain';
+export type PeerId = 'gateway' | 'transcript' | 'ser2net' | 'socat' | 'plain';
 
 export interface PeerContext {
   /** A private scratch directory for config files. */
@@ -43,6 +43,8 @@ export interface Peer {
   unavailable(): string | undefined;
   /** What was configured, for the report. */
   settings: string;
+  /** The workloads it runs (all when absent). */
+  workloads?: readonly string[];
   start(ctx: PeerContext): Promise<RunningPeer>;
 }
 
@@ -121,17 +123,20 @@ async function spawnAndWaitListening(cmd: string, args: string[], port: number, 
   };
 }
 
-export const gateway: Peer = {
-  id: 'gateway',
-  label: 'this gateway',
-  fanOut: true,
-  settings: `node ${GATEWAY_NODE_ARGS.join(' ')}${GATEWAY_NODE_ARGS.length ? ' ' : ''}dist/src/main.js; tcp listener telnet off, clientBufferBytes ${GATEWAY_CLIENT_BUFFER}, lines.ringBytes ${GATEWAY_RING}, other keys default`,
-  unavailable: () => (existsSync(GATEWAY_MAIN) ? undefined : `${GATEWAY_MAIN} is missing: run \`npm run build\` first`),
-  async start(ctx) {
-    const file = join(ctx.dir, 'gateway.yaml');
-    writeFileSync(
-      file,
-      `serial:
+function gatewayPeer(o: { id: 'gateway' | 'transcript'; label: string; transcript: boolean; workloads?: readonly string[] }): Peer {
+  return {
+    id: o.id,
+    label: o.label,
+    fanOut: true,
+    ...(o.workloads ? { workloads: o.workloads } : {}),
+    settings: `node ${GATEWAY_NODE_ARGS.join(' ')}${GATEWAY_NODE_ARGS.length ? ' ' : ''}dist/src/main.js; tcp listener telnet off, clientBufferBytes ${GATEWAY_CLIENT_BUFFER}, lines.ringBytes ${GATEWAY_RING}, ${o.transcript ? 'transcript.enabled true (dir in the scratch directory), ' : ''}other keys default`,
+    unavailable: () => (existsSync(GATEWAY_MAIN) ? undefined : `${GATEWAY_MAIN} is missing: run \`npm run build\` first`),
+    async start(ctx) {
+      const file = join(ctx.dir, `${o.id}.yaml`);
+      const transcriptDir = join(ctx.dir, `transcript-${ctx.port}`);
+      writeFileSync(
+        file,
+        `serial:
   path: ${ctx.link}
   baudRate: 115200
   reconnectMinMs: 50
@@ -146,38 +151,56 @@ tcp:
     maxClients: ${ctx.maxClients}
     clientBufferBytes: ${GATEWAY_CLIENT_BUFFER}
 udp: []
-`,
-    );
-    const notify = createNotifyListener();
-    const t0 = process.hrtime.bigint();
-    const flags = GATEWAY_NODE_ARGS.slice();
-    if (ctx.profileDir) {
-      mkdirSync(ctx.profileDir, { recursive: true });
-      flags.push('--cpu-prof', `--cpu-prof-dir=${ctx.profileDir}`);
-    }
-    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', NOTIFY_SOCKET: notify.address };
-    let s: Spawned;
-    try {
-      s = await spawnAndWaitListening(process.execPath, [...flags, GATEWAY_MAIN, '--config', file], ctx.port, env);
-      await notify.waitFor((m) => m.READY === '1', START_TIMEOUT_MS);
-    } catch (err) {
-      notify.close();
-      throw err;
-    }
-    const readyMs = Number(process.hrtime.bigint() - t0) / 1e6;
-    return {
-      pid: s.child.pid!,
-      listenMs: s.listenMs,
-      readyMs,
-      notify,
-      output: s.output,
-      async stop() {
-        await s.stop();
+${o.transcript ? `transcript:\n  enabled: true\n  dir: ${transcriptDir}\n` : ''}`,
+      );
+      const notify = createNotifyListener();
+      const t0 = process.hrtime.bigint();
+      const flags = GATEWAY_NODE_ARGS.slice();
+      if (ctx.profileDir) {
+        mkdirSync(ctx.profileDir, { recursive: true });
+        flags.push('--cpu-prof', `--cpu-prof-dir=${ctx.profileDir}`);
+      }
+      const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', NOTIFY_SOCKET: notify.address };
+      let s: Spawned;
+      try {
+        s = await spawnAndWaitListening(process.execPath, [...flags, GATEWAY_MAIN, '--config', file], ctx.port, env);
+        await notify.waitFor((m) => m.READY === '1', START_TIMEOUT_MS);
+      } catch (err) {
         notify.close();
-      },
-    };
-  },
-};
+        throw err;
+      }
+      const readyMs = Number(process.hrtime.bigint() - t0) / 1e6;
+      return {
+        pid: s.child.pid!,
+        listenMs: s.listenMs,
+        readyMs,
+        notify,
+        output: s.output,
+        async stop() {
+          await s.stop();
+          notify.close();
+          if (o.transcript) {
+            // What the transcript kept of the run (its own count of drops is in the file as `dropped` records).
+            const files = existsSync(transcriptDir) ? readdirSync(transcriptDir) : [];
+            let bytes = 0;
+            let dropped = 0;
+            for (const f of files) {
+              const text = readFileSync(join(transcriptDir, f), 'utf8');
+              bytes += statSync(join(transcriptDir, f)).size;
+              for (const m of text.matchAll(/"k":"dropped","count":(\d+)/g)) dropped += Number(m[1]);
+            }
+            process.stderr.write(`  transcript: ${(bytes / 1e6).toFixed(1)} MB in ${files.length} file(s), ${dropped} record(s) dropped\n`);
+            rmSync(transcriptDir, { recursive: true, force: true });
+          }
+        },
+      };
+    },
+  };
+}
+
+export const gateway = gatewayPeer({ id: 'gateway', label: 'this gateway', transcript: false });
+/** The same gateway with the class transcript on: its cost is the ratio to `gateway` (issue 15: within 1.3x). */
+export const transcriptGateway = gatewayPeer({ id: 'transcript', label: '+ transcript', transcript: true, workloads: ['A', 'B'] });
 
 export const ser2net: Peer = {
   id: 'ser2net',
@@ -240,4 +263,4 @@ export const plain: Peer = {
   },
 };
 
-export const ALL_PEERS: Peer[] = [gateway, ser2net, socat, plain];
+export const ALL_PEERS: Peer[] = [gateway, transcriptGateway, ser2net, socat, plain];

@@ -108,6 +108,7 @@ export function evaluateTargets(results: PeerResults[], o: { stalled: number; cl
   const s2n = by('ser2net');
   const soc = by('socat');
   const pl = by('plain');
+  const tr = by('transcript');
   const out: TargetResult[] = [];
   const add = (id: string, text: string, a: number | undefined, b: number | undefined, test: (a: number, b: number) => boolean, detail: (a: number, b: number) => string): void => {
     if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b)) {
@@ -133,6 +134,13 @@ export function evaluateTargets(results: PeerResults[], o: { stalled: number; cl
   const rss500 = gw?.C ? Math.max(gw.C.idleMB[top] ?? Number.NaN, gw.C.underBMB[top] ?? Number.NaN) : undefined;
   add('C.rss', `C RSS < 70 MB at ${top} clients (idle and under B)`, rss500, 70, (a, b) => a < b, (a) => `${a.toFixed(1)} MB`);
   add('D.p99', "D readers' p99 within 10% of plain B", gw?.D?.p99Ms, gw?.B50?.p99Ms, (a, b) => a <= 1.1 * b, (a, b) => `${a.toFixed(3)} vs ${b.toFixed(3)} ms = ${(a / b).toFixed(2)}x`);
+  const ratio = (a: number, b: number): string => `${a.toFixed(3)} vs ${b.toFixed(3)} = ${(a / b).toFixed(2)}x`;
+  for (const [k, n] of [['A1', '1 client'], ['A50', 'many clients']] as const) {
+    add(`T.${k}.cpu`, `transcript on: A CPU per MB within 1.3x of off, ${n} (ms/MB)`, ms(tr?.[k]?.cpuPerMB), ms(gw?.[k]?.cpuPerMB), (a, b) => a <= 1.3 * b, ratio);
+  }
+  for (const [k, n] of [['B1', '1 client'], ['B50', 'many clients']] as const) {
+    add(`T.${k}.p99`, `transcript on: B p99 within 1.3x of off, ${n} (ms)`, tr?.[k]?.p99Ms, gw?.[k]?.p99Ms, (a, b) => a <= 1.3 * b, ratio);
+  }
   const allowance = (o.stalled * 2 * o.clientBufferBytes) / 1048576;
   add(
     'D.rss',

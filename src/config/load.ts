@@ -428,6 +428,13 @@ class ConfigCheck {
     this.checkPorts(config.tcp, 'tcp');
     this.checkPorts(config.udp, 'udp');
 
+    if (config.transcript.maxFileBytes > config.transcript.maxBytes) {
+      this.add(
+        'transcript.maxFileBytes',
+        `must not exceed transcript.maxBytes (${config.transcript.maxBytes}); found ${config.transcript.maxFileBytes} (lower maxFileBytes or raise maxBytes)`,
+      );
+    }
+
     config.tcp.forEach((l, i) => {
       if (l.closeAfterReply && l.mode !== 'request') {
         this.add(

@@ -167,6 +167,15 @@ export const gatewaySchema: SectionSpec = {
   shutdown: {
     drainMs: int(2000, 0, 60000, 'how long SIGTERM waits to write queued device lines', 'milliseconds'),
   },
+  transcript: {
+    enabled: bool(false, 'keep a transcript of the class on disk (what every client sent, what the device said)'),
+    dir: text('/var/lib/serial-gateway/transcript', 4096, 'directory of the transcript files', 'absPath'),
+    maxBytes: int(268435456, 65536, 1099511627776, 'all transcript files together; the oldest go first', 'bytes'),
+    maxFileBytes: int(16777216, 4096, 1073741824, 'a file past this goes on in a new one', 'bytes'),
+    keepDays: int(14, 1, 3650, 'files of older days are deleted', 'days'),
+    bufferBytes: int(1048576, 65536, 67108864, 'records waiting for the disk; past this they are dropped and counted', 'bytes'),
+    flushMs: int(200, 10, 10000, 'records are written in batches at most this far apart', 'milliseconds'),
+  },
 };
 
 /** A leaf as convict sees it: the spec plus its own key path, which the sg-* formats report. */

@@ -140,6 +140,18 @@ export interface ShutdownConfig {
   drainMs: number;
 }
 
+export interface TranscriptConfig {
+  enabled: boolean;
+  /** Absolute; the unit's StateDirectory=serial-gateway makes /var/lib/serial-gateway. */
+  dir: string;
+  maxBytes: number;
+  maxFileBytes: number;
+  /** Today's file and those of the keepDays - 1 days before it are kept. */
+  keepDays: number;
+  bufferBytes: number;
+  flushMs: number;
+}
+
 export interface GatewayConfig {
   serial: SerialConfig;
   lines: LinesConfig;
@@ -149,4 +161,5 @@ export interface GatewayConfig {
   log: LogConfig;
   leds: LedsConfig;
   shutdown: ShutdownConfig;
+  transcript: TranscriptConfig;
 }

@@ -3,6 +3,7 @@ import type { Bridge } from '../bridge.js';
 import type { Clock } from '../core/clock.js';
 import type { Log } from '../core/log.js';
 import type { TcpListenerConfig } from '../config/types.js';
+import { tcpClient } from '../events.js';
 import { AllowList } from './allow.js';
 import { TcpSession } from './tcp-session.js';
 
@@ -88,6 +89,7 @@ export class TcpListener {
     if (!this.allow.allows(address)) {
       this.stats.refused++;
       this.ctx.log.warn(`${cfg.name}: refused ${address}: not in the allow list`);
+      if (this.ctx.bridge.recording) this.ctx.bridge.events.refused(tcpClient(cfg.name, socket), 'not in the allow list');
       socket.destroy();
       this.ctx.refused();
       return;
@@ -100,6 +102,7 @@ export class TcpListener {
     if (why) {
       this.stats.refused++;
       this.ctx.log.info(`${cfg.name}: refused ${address}: ${why}`);
+      if (this.ctx.bridge.recording) this.ctx.bridge.events.refused(tcpClient(cfg.name, socket), why);
       socket.on('error', () => {});
       if (cfg.notices && cfg.framing !== 'raw') socket.end(`! busy: ${why}\r\n`);
       else socket.end();
@@ -123,10 +126,12 @@ export class TcpListener {
       clientCount: () => this.sessions.size,
       closed: (s) => {
         this.sessions.delete(s);
+        this.ctx.bridge.events.disconnected(s.who, { in: s.stats.linesIn, out: s.stats.linesOut, lost: s.stats.lost });
         this.ctx.changed();
       },
     });
     this.sessions.add(session);
+    this.ctx.bridge.events.connected(session.who);
     session.start();
     this.ctx.log.debug(`${cfg.name}: ${session.peer} connected (${this.sessions.size} now)`);
     this.ctx.changed();

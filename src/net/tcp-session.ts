@@ -3,6 +3,7 @@ import type { Bridge, Consumer, MonitorSink } from '../bridge.js';
 import { newClientTag } from '../bridge.js';
 import type { Clock, Disposer } from '../core/clock.js';
 import type { Log } from '../core/log.js';
+import { tcpClient, type ClientRef } from '../events.js';
 import type { TcpListenerConfig } from '../config/types.js';
 import { RecordFlag, type RingCursor } from '../line/ring.js';
 import type { LinkState } from '../serial/serial-link.js';
@@ -50,6 +51,8 @@ const MAX_BATCH_BYTES = 64 * 1024;
 export class TcpSession implements Consumer, MonitorSink {
   readonly tag = newClientTag();
   readonly peer: string;
+  /** This client as the transcript names it. */
+  readonly who: ClientRef;
   private state: SessionState = 'OPEN';
   private readonly cursor: RingCursor;
   private inFlight = false;
@@ -91,6 +94,7 @@ export class TcpSession implements Consumer, MonitorSink {
   ) {
     const cfg = ctx.config;
     this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.who = tcpClient(cfg.name, socket);
     this.lastInputAt = ctx.clock.now();
     this.closeOn = cfg.closeOn ? Buffer.from(cfg.closeOn) : null;
     this.telnet = cfg.framing === 'raw' ? null : new TelnetDecoder({ mode: cfg.telnet });
@@ -453,7 +457,7 @@ export class TcpSession implements Consumer, MonitorSink {
             },
           }
         : undefined;
-    const result = this.ctx.bridge.submit(line, { source: this.source, from: this.peer, raw, ...(request ? { request } : {}) });
+    const result = this.ctx.bridge.submit(line, { source: this.source, from: this.peer, sender: this.who, raw, ...(request ? { request } : {}) });
     if (result === 'queued') this.lastLineAtSeq = this.ctx.bridge.ring.endSeq;
     if (request && result === 'queued') this.pendingRequests++;
     if (result === 'full') {
@@ -467,6 +471,7 @@ export class TcpSession implements Consumer, MonitorSink {
   /** A gateway message: one line starting with `!` (length-prefixed on such listeners; never on raw ones). */
   notice(text: string): boolean {
     if (!this.ctx.config.notices || this.ctx.config.framing === 'raw' || this.state !== 'OPEN') return false;
+    this.ctx.bridge.events.notice(this.who, text);
     return this.sendText(`! ${text}`, false);
   }
 

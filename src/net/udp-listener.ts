@@ -193,6 +193,7 @@ export class UdpListener implements Consumer {
     this.stats.datagramsIn++;
     if (!this.allow.allows(address)) {
       this.stats.refused++;
+      if (this.ctx.bridge.recording) this.ctx.bridge.events.refused({ via: 'udp', listener: this.name, address, port }, 'not in the allow list');
       return;
     }
     const key = `${address}|${port}`;
@@ -253,6 +254,7 @@ export class UdpListener implements Consumer {
     const result = this.ctx.bridge.submit(line, {
       source: peer.source,
       from: `${peer.address}:${peer.port} (udp)`,
+      sender: { via: 'udp', listener: this.name, address: peer.address, port: peer.port },
       ...(request ? { request } : {}),
     });
     if (result === 'full') {
@@ -288,6 +290,7 @@ export class UdpListener implements Consumer {
     };
     peer.budget = null;
     this.renew(peer);
+    if (this.ctx.bridge.recording) this.ctx.bridge.events.connected({ via: 'udp', listener: this.name, address, port });
     this.ctx.changed();
     return peer;
   }
@@ -376,6 +379,7 @@ export class UdpListener implements Consumer {
 
   private drop(peer: Remote): void {
     this.peers.delete(peer.key);
+    if (this.ctx.bridge.recording) this.ctx.bridge.events.disconnected({ via: 'udp', listener: this.name, address: peer.address, port: peer.port }, { why: 'lease ended' });
     this.ctx.bridge.forgetSource(peer.source, peer.tag);
   }
 
@@ -440,6 +444,7 @@ export class UdpListener implements Consumer {
   }
 
   private sendText(to: Remote, text: string): void {
+    if (this.ctx.bridge.recording) this.ctx.bridge.events.notice({ via: 'udp', listener: this.name, address: to.address, port: to.port }, text.replace(/^! /, '').replace(/\r\n$/, ''));
     this.sendTo(to, Buffer.from(text));
   }
 

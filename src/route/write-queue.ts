@@ -27,6 +27,8 @@ export interface QueuedLine {
   line: Buffer;
   /** Who sent it, as monitors show it (`10.0.0.7:51234`). */
   from: string;
+  /** Who sent it, for the transcript (a ClientRef; typed loosely to keep this module free of the gateway's types). */
+  sender?: { via: 'tcp' | 'udp' | 'web'; listener: string; address: string; port: number } | undefined;
   /** Called once the device accepted the bytes (or with an error when the queue dropped them). */
   done?: (err: Error | null) => void;
 }

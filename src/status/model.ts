@@ -14,6 +14,8 @@ export interface StatusSnapshot {
   clients: number;
   /** Lines are being dropped or refused, or the device queue is full: cleared after a quiet period. */
   degraded: boolean;
+  /** The class transcript: off (not enabled), on, or stopped by a disk fault (for the dashboard's mark). */
+  transcript?: 'off' | 'on' | 'stopped';
 }
 
 /** Momentary things worth a blink: traffic either way, a refused connection. */

@@ -196,11 +196,11 @@ t.test('shapes convict cannot handle become plain errors', (t) => {
     ['- serial', 'c.yaml: the file must be a mapping of sections (serial:, lines:, tcp:, ...); found a list'],
     ['seral:\n  path: /dev/ttyACM0', 'c.yaml:1:1: seral: unknown key; did you mean "serial"?'],
     ['port: 2323', 'c.yaml:1:1: port: unknown key here; "port" is a key of tcp[N], udp[N]'],
-    ['bogus: 1', 'c.yaml:1:1: bogus: unknown section; the sections are serial, lines, labbox, tcp, udp, log, leds, shutdown'],
+    ['bogus: 1', 'c.yaml:1:1: bogus: unknown section; the sections are serial, lines, labbox, tcp, udp, log, leds, shutdown, transcript'],
     ['serial:\n  path: /dev/a\n  path: /dev/b', 'c.yaml:3:3: invalid YAML: Map keys must be unique'],
     ['serial:\n\tpath: /dev/a', 'c.yaml:2:1: invalid YAML: Tabs are not allowed as indentation'],
     ['serial:\n  path: !!binary aGk=', 'c.yaml:2:3: serial.path: must be a device path like /dev/ttyUSB0, \'sim:labbox\' for the simulator, or \'\' to find the port by serial.match; found binary data'],
-    ['"a\\nb": 1', 'c.yaml:1:1: "a\\nb": unknown section; the sections are serial, lines, labbox, tcp, udp, log, leds, shutdown'],
+    ['"a\\nb": 1', 'c.yaml:1:1: "a\\nb": unknown section; the sections are serial, lines, labbox, tcp, udp, log, leds, shutdown, transcript'],
   ];
   for (const [text, expected] of cases) {
     t.same(messages(loadConfigText(text, 'c.yaml', {})), [expected], JSON.stringify(text));
