@@ -129,7 +129,7 @@ async function run(scale: Scale, dir: string): Promise<CaseResult> {
       for (let n = 0; n < PROBE_LINES * 10; n++) await pty.write(`to no one ${round} ${n}\r\n`);
       await sleep(300);
       for (const q of reflectors) {
-        const out = q.lines.reduce((n, l) => n + Buffer.byteLength(l, 'latin1') + IPV4_OVERHEAD, 0);
+        const out = q.wireFrom.get(outsidePort) ?? 0;
         reflection.sources++;
         reflection.inWire += q.sentWire;
         reflection.outWire += out;
@@ -284,12 +284,17 @@ class Abuse {
 class Probe {
   readonly lines: string[] = [];
   sentWire = 0;
+  /** Bytes on the wire from each of the daemon's ports: a reused source port may still hold a lease on the other. */
+  readonly wireFrom = new Map<number, number>();
 
   private constructor(
     readonly socket: DgramSocket,
     private readonly open: Set<DgramSocket>,
   ) {
-    socket.on('message', (m) => this.lines.push(m.toString('latin1')));
+    socket.on('message', (m, from) => {
+      this.lines.push(m.toString('latin1'));
+      this.wireFrom.set(from.port, (this.wireFrom.get(from.port) ?? 0) + m.length + IPV4_OVERHEAD);
+    });
     socket.on('error', () => {});
   }
 
