@@ -17,6 +17,7 @@ import type { Notifier } from './status/notify.js';
 import { watchdogIntervalMs } from './status/notify.js';
 import { TranscriptRecorder, droppedLine } from './transcript/recorder.js';
 import { TranscriptWriter } from './transcript/writer.js';
+import { notices } from './session/notices.js';
 
 /**
  * The composition root: config -> objects -> wiring; reload as a diff of configs; orderly stop.
@@ -144,7 +145,7 @@ export class Daemon {
       this.tcp,
       next.tcp,
       (cfg) => this.addTcp(cfg),
-      (l) => l.close('this listener was reconfigured: please reconnect'),
+      (l) => l.close(notices.reconfigured()),
     );
     // `trusted` applies without rebinding (peers keep their leases), and local-networks is looked up again.
     for (const l of this.udp.values()) {
@@ -181,7 +182,7 @@ export class Daemon {
       await new Promise<void>((resolve) => clock.setTimeout(resolve, 10));
     }
     if (this.bridge.pendingWrites > 0) log.warn('stopping with device lines still queued');
-    await Promise.all([...this.tcp.values()].map((l) => l.close('the gateway is stopping')));
+    await Promise.all([...this.tcp.values()].map((l) => l.close(notices.stopping())));
     await Promise.all([...this.udp.values()].map((l) => l.close()));
     await this.stopTranscript('the gateway is stopping');
     for (const t of this.timers) t();

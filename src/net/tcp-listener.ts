@@ -5,6 +5,7 @@ import type { Log } from '../core/log.js';
 import type { TcpListenerConfig } from '../config/types.js';
 import { tcpClient } from '../events.js';
 import { AllowList } from './allow.js';
+import { noticeLine, notices } from '../session/notices.js';
 import { TcpSession } from './tcp-session.js';
 
 export interface TcpListenerContext {
@@ -104,7 +105,7 @@ export class TcpListener {
       this.ctx.log.info(`${cfg.name}: refused ${address}: ${why}`);
       if (this.ctx.bridge.recording) this.ctx.bridge.events.refused(tcpClient(cfg.name, socket), why);
       socket.on('error', () => {});
-      if (cfg.notices && cfg.framing !== 'raw') socket.end(`! busy: ${why}\r\n`);
+      if (cfg.notices && cfg.framing !== 'raw') socket.end(noticeLine(notices.busy(why)));
       else socket.end();
       // Read and discard what the client sent: a socket never read never sees the client's FIN, so it stayed
       // open for good (an fd per refusal, and server.close() and SIGTERM waited forever). A client that keeps

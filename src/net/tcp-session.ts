@@ -11,6 +11,7 @@ import { InputFramer } from './input-framer.js';
 import { LengthPrefixDecoder, encodeLengthPrefix } from './length-prefix.js';
 import { TelnetDecoder, escapeIac } from './telnet.js';
 import { makeVisible } from './visible.js';
+import { notices } from '../session/notices.js';
 
 /**
  * One TCP client. Output: reads the ring through its own cursor and writes runs of device lines as views of the
@@ -84,7 +85,7 @@ export class TcpSession implements Consumer, MonitorSink {
   private readonly onFramedLine = (line: Buffer): void => this.onLine(line);
   private readonly isInputPaused = (): boolean => this.inputPaused;
   private readonly onTooLong = (dropped: number): void => {
-    this.notice(`line too long (${dropped} bytes, the limit is ${this.ctx.maxLineBytes}): discarded`);
+    this.notice(notices.lineTooLong(dropped, this.ctx.maxLineBytes));
   };
   readonly stats = { linesOut: 0, bytesOut: 0, lost: 0, linesIn: 0, refused: 0 };
 
@@ -169,7 +170,7 @@ export class TcpSession implements Consumer, MonitorSink {
     const away = state !== 'OPEN';
     if (away === this.deviceAway) return;
     this.deviceAway = away;
-    this.notice(away ? `device away: ${detail}` : `device back: ${detail}`);
+    this.notice(away ? notices.deviceAway(detail) : notices.deviceBack(detail));
   }
 
   /** Monitors: a line some client sent to the device. */
@@ -303,7 +304,7 @@ export class TcpSession implements Consumer, MonitorSink {
       return;
     }
     const n = this.lostUntold;
-    if (this.notice(`missed ${n} line${n === 1 ? '' : 's'} (this client was too slow)`)) {
+    if (this.notice(notices.missed(n))) {
       this.lostUntold = 0;
       this.lastLostNotice = now;
     }
@@ -391,7 +392,7 @@ export class TcpSession implements Consumer, MonitorSink {
         data,
         this.onFramedLine,
         (reason) => {
-          this.notice(`malformed message: ${reason}`);
+          this.notice(notices.malformed(reason));
           this.close('malformed length prefix');
         },
         this.isInputPaused,
@@ -428,7 +429,7 @@ export class TcpSession implements Consumer, MonitorSink {
     this.lastInputAt = this.ctx.clock.now();
     const cfg = this.ctx.config;
     if (cfg.mode === 'monitor') {
-      if (!this.toldReadOnly) this.notice('this listener is read-only: nothing you type reaches the device');
+      if (!this.toldReadOnly) this.notice(notices.readOnly());
       this.toldReadOnly = true;
       return;
     }
@@ -448,7 +449,7 @@ export class TcpSession implements Consumer, MonitorSink {
             timing: cfg,
             finished: (r: { lines: number; timedOut: boolean; sent: boolean }) => {
               this.pendingRequests--;
-              if (r.timedOut) this.notice(`no reply from the device within ${cfg.requestTimeoutMs} ms`);
+              if (r.timedOut) this.notice(notices.noReply(cfg.requestTimeoutMs));
               if ((cfg.closeAfterReply || (this.inputEnded && this.pendingRequests === 0)) && this.state === 'OPEN') {
                 this.closeAtSeq = this.ctx.bridge.ring.endSeq;
                 this.flush();
@@ -462,7 +463,7 @@ export class TcpSession implements Consumer, MonitorSink {
     if (request && result === 'queued') this.pendingRequests++;
     if (result === 'full') {
       this.stats.refused++;
-      this.notice(`line refused: the device queue is full${this.deviceAway ? ' (the device is away)' : ''}`);
+      this.notice(notices.queueFull(this.deviceAway));
     }
   }
 
@@ -580,7 +581,7 @@ export class TcpSession implements Consumer, MonitorSink {
       if (this.state !== 'OPEN') return;
       const quiet = this.ctx.clock.now() - this.lastInputAt;
       if (quiet >= ms) {
-        this.notice(`idle for ${Math.round(ms / 1000)} s: closing`);
+        this.notice(notices.idle(ms));
         this.close('idle timeout');
       } else {
         this.idleTimer = this.ctx.clock.setTimeout(check, ms - quiet);
