@@ -204,8 +204,8 @@ export class LogView {
     /** @type {HTMLElement | null} */
     this.partialEl = null;
     this.scheduled = false;
-    /** Lines received in all (the page's own counter, for tests and the status line). */
-    this.total = 0;
+    /** Lines added since the page loaded, by kind (counters that the bound on the view does not reset). */
+    this.counts = { dev: 0, me: 0, note: 0, sys: 0, client: 0 };
     this.draw = this.draw.bind(this);
   }
 
@@ -223,7 +223,7 @@ export class LogView {
     this.pending.push(entry);
     // Only the newest maxLines can ever be on screen: a hidden tab's queue stays bounded too.
     if (this.pending.length > this.maxLines * 2) this.pending.splice(0, this.pending.length - this.maxLines);
-    this.total++;
+    this.counts[kind]++;
     this.schedule();
   }
 
