@@ -183,10 +183,12 @@ input.addEventListener('paste', (ev) => {
   if (lines[lines.length - 1] === '') lines.pop();
   input.value = '';
   for (let i = 0; i < lines.length; i++) {
-    if (!sendLine(lines[i] ?? '')) {
-      input.value = lines.slice(i).join(' ');
-      break;
-    }
+    if (sendLine(lines[i] ?? '')) continue;
+    // Not sent (not connected, or too long): that line goes back into the input; the rest are named.
+    input.value = lines[i] ?? '';
+    const rest = lines.length - i - 1;
+    if (rest > 0) view.add('sys', `${rest} more pasted line${rest === 1 ? '' : 's'} not sent`);
+    break;
   }
 });
 
