@@ -48,7 +48,7 @@ const socket = new GatewaySocket('/ws', {
     showLink(state, detail);
     if (state === 'reconnecting' && socket.connections > 0 && !droppedShown) {
       droppedShown = true;
-      view.add('sys', `connection lost: ${detail}`);
+      view.add('sys', `link down: ${detail}`);
     }
     if (state === 'offline') view.add('sys', detail || 'disconnected');
   },

@@ -45,7 +45,7 @@ const socket = new GatewaySocket('/ws/monitor', {
     showLink(state, detail);
     if (state === 'reconnecting' && !dropShown) {
       dropShown = true;
-      view.add('sys', `connection lost: ${detail}`, 'page');
+      view.add('sys', `link down: ${detail}`, 'page');
     }
     if (state === 'offline') view.add('sys', detail || 'disconnected', 'page');
   },

@@ -4,8 +4,8 @@
  *
  * - Reconnects only after a first successful open: a page that never got in (wrong password, refused address,
  *   listener gone) says so and waits for the user instead of retrying for ever.
- * - Backoff from 0.5 s doubling to 8 s, each delay drawn at random from its upper half, so a class of 60 tabs
- *   spreads out after a Pi restart instead of arriving in lockstep. `online` and the tab becoming visible
+ * - Backoff 0.5-1 s, 1-2 s, 2-4 s, then 4-8 s, each delay drawn at random within its step, so a class of 60
+ *   tabs spreads out after a Pi restart instead of arriving in lockstep. `online` and the tab becoming visible
  *   retry at once.
  * - Resumes from the last ring position the server reported (`{"at":N}`) with `?since=N`: lines sent during a
  *   short drop arrive exactly once; the server's hello says how many the ring no longer had.
@@ -117,11 +117,11 @@ export class GatewaySocket {
     });
   }
 
-  /** @returns {number} ms: 0.5 s doubling to 8 s, drawn from the upper half of each step */
+  /** @returns {number} ms: 0.5-1 s, then 1-2 s, 2-4 s, then 4-8 s each time, drawn at random within the step */
   nextDelay() {
-    const ceiling = Math.min(MAX_DELAY_MS, MIN_DELAY_MS * 2 ** this.attempt);
+    const floor = Math.min(MAX_DELAY_MS / 2, MIN_DELAY_MS * 2 ** this.attempt);
     this.attempt++;
-    return Math.max(MIN_DELAY_MS, ceiling / 2 + (Math.random() * ceiling) / 2);
+    return floor + Math.random() * floor;
   }
 
   retryNow() {
