@@ -6,7 +6,11 @@ import type { TcpListenerConfig } from '../config/types.js';
 import { tcpClient } from '../events.js';
 import { AllowList } from './allow.js';
 import { noticeLine, notices } from '../session/notices.js';
-import { TcpSession } from './tcp-session.js';
+import { ClientSession } from '../session/client-session.js';
+import type { ClientTransport } from '../session/transport.js';
+import { TcpLineReader } from './tcp-reader.js';
+import { TcpLineWriter } from './tcp-writer.js';
+import { TelnetDecoder } from './telnet.js';
 
 export interface TcpListenerContext {
   bridge: Bridge;
@@ -30,7 +34,7 @@ const BUSY_LINGER_MS = 2000;
 export class TcpListener {
   private server: Server | null = null;
   private serverClosed: Promise<void> = Promise.resolve();
-  readonly sessions = new Set<TcpSession>();
+  readonly sessions = new Set<ClientSession>();
   private readonly allow: AllowList;
   readonly stats = { accepted: 0, refused: 0 };
 
@@ -117,9 +121,9 @@ export class TcpListener {
       return;
     }
     this.stats.accepted++;
-    const session = new TcpSession(socket, {
+    const session = new ClientSession(tcpTransport(socket, cfg, this.ctx.maxLineBytes()), {
       bridge: this.ctx.bridge,
-      config: cfg,
+      policy: cfg,
       clock: this.ctx.clock,
       log: this.ctx.log,
       maxLineBytes: this.ctx.maxLineBytes(),
@@ -151,7 +155,20 @@ export class TcpListener {
 
   private countFrom(address: string): number {
     let n = 0;
-    for (const s of this.sessions) if (!s.leaving && s.socket.remoteAddress === address) n++;
+    for (const s of this.sessions) if (!s.leaving && s.transport.address === address) n++;
     return n;
   }
+}
+
+/** A TCP client's transport: one telnet decoder shared by its reader (decoding) and writer (IAC escaping). */
+export function tcpTransport(socket: Socket, cfg: TcpListenerConfig, maxLineBytes: number): ClientTransport {
+  const telnet = cfg.framing === 'raw' ? null : new TelnetDecoder({ mode: cfg.telnet });
+  const address = socket.remoteAddress ?? '';
+  return {
+    label: { via: 'tcp', listener: cfg.name, peer: `${address}:${socket.remotePort}` },
+    address,
+    port: socket.remotePort ?? 0,
+    reader: new TcpLineReader(socket, cfg, telnet, maxLineBytes),
+    writer: new TcpLineWriter(socket, cfg, telnet),
+  };
 }

@@ -254,7 +254,7 @@ export class UdpListener implements Consumer {
         : undefined;
     const result = this.ctx.bridge.submit(line, {
       source: peer.source,
-      from: `${peer.address}:${peer.port} (udp)`,
+      from: { via: 'udp', listener: this.name, peer: `${peer.address}:${peer.port}` },
       sender: { via: 'udp', listener: this.name, address: peer.address, port: peer.port },
       ...(request ? { request } : {}),
     });
