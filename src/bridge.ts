@@ -87,7 +87,7 @@ export class Bridge {
   get recording(): boolean {
     return this.events !== noEvents;
   }
-  readonly counters = { deviceLines: 0, clientLines: 0, refused: 0, lost: 0 };
+  readonly counters = { deviceLines: 0, deviceBytes: 0, clientLines: 0, refused: 0, lost: 0 };
 
   constructor(private readonly opts: BridgeOptions) {
     this.log = opts.log;
@@ -119,6 +119,7 @@ export class Bridge {
 
   /** Called by the link adapter for every chunk of device bytes. */
   deviceData(chunk: Buffer): void {
+    this.counters.deviceBytes += chunk.length;
     this.ring.push(chunk);
   }
 
