@@ -555,19 +555,24 @@ function whereKeyLives(key: string): string[] {
 
 // ---- --print-config ----
 
+const HIDDEN = '(hidden)';
+
 /**
  * The effective config as YAML, with a comment on each value that is not the default naming where it
  * came from. The output loads back to the same config.
  */
 export function describeConfig(config: GatewayConfig, sources: ConfigSources, file?: string): string {
-  const doc = new Document(config);
+  // A password is not printed: --print-config output ends up in terminals, tickets and chat.
+  const shown = { ...config, web: config.web.map((l) => (l.monitorPassword === '' ? l : { ...l, monitorPassword: HIDDEN })) };
+  const doc = new Document(shown);
   doc.commentBefore = [
     ' serial-gateway: effective configuration' + (file !== undefined ? ` (config file: ${file.replace(/[\r\n]/g, ' ')})` : ''),
     ' Values without a comment are the built-in defaults.',
   ].join('\n');
   for (const [path, source] of Object.entries(sources)) {
     if (source === 'default') continue;
-    const note = source === 'file' ? ' from the config file' : ` from $${source.slice('env:'.length)}`;
+    let note = source === 'file' ? ' from the config file' : ` from $${source.slice('env:'.length)}`;
+    if (path.endsWith('.monitorPassword')) note += '; set, not shown';
     const segments = pathSegments(path);
     const node = doc.getIn(segments, true);
     if (isScalar(node)) {

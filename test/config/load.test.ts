@@ -338,6 +338,14 @@ t.test('describeConfig prints YAML that loads back to the same config, naming ea
   t.end();
 });
 
+t.test('describeConfig does not print a monitor password', (t) => {
+  const { config, sources } = loaded(loadConfigText('web:\n  - name: w\n    port: 8080\n    monitorPassword: topsecret\n', 'c.yaml', {}));
+  const text = describeConfig(config, sources);
+  t.notMatch(text, 'topsecret');
+  t.match(text, /^ {4}monitorPassword: \(hidden\) # from the config file; set, not shown$/m);
+  t.end();
+});
+
 t.test('convict never prints, and loading twice gives the same answer', (t) => {
   const original = console.log;
   const printed: unknown[] = [];
