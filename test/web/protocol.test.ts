@@ -1,6 +1,8 @@
 import t from 'tap';
 import WebSocket from 'ws';
 import { request } from 'node:http';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { TestClient, freePort, startDaemon } from '../support/daemon.js';
 import { CloseCode, SUBPROTOCOL, type Hello, type ServerMessage } from '../../src/web/protocol.js';
 
@@ -226,4 +228,33 @@ log:
     mon.ws.close();
     t.equal((await get(lockedPort, '/')).status, 200, 'the console itself needs no password');
   });
+});
+
+t.test('reload: an unchanged web listener keeps its tabs; a changed one closes them with 1012, a removed one with 4404', async (t) => {
+  const dir = t.testdir();
+  const [a, b, c] = [await freePort(), await freePort(), await freePort()];
+  const web = (title: string, withC: boolean): string =>
+    `serial:\n  path: sim:labbox\ntcp: []\nudp: []\nweb:\n  - name: keep\n    host: 127.0.0.1\n    port: ${a}\n  - name: edit\n    host: 127.0.0.1\n    port: ${b}\n    title: ${title}\n` +
+    (withC ? `  - name: gone\n    host: 127.0.0.1\n    port: ${c}\n` : '');
+  const d = await startDaemon(dir, web('one', true));
+  t.teardown(() => d.stop());
+  const keep = await Tab.open(`ws://127.0.0.1:${a}/ws`);
+  const edit = await Tab.open(`ws://127.0.0.1:${b}/ws`);
+  const gone = await Tab.open(`ws://127.0.0.1:${c}/ws`);
+  t.teardown(() => [keep, edit, gone].forEach((x) => x.ws.close()));
+  await keep.until((x) => x.hello !== undefined);
+  writeFileSync(join(dir, 'config.yaml'), web('two', false));
+  d.child.kill('SIGHUP');
+  await edit.until((x) => x.closed !== null);
+  await gone.until((x) => x.closed !== null);
+  t.equal(edit.closed?.code, CloseCode.RECONFIGURED, 'changed: 1012, come back now');
+  t.equal(gone.closed?.code, CloseCode.REMOVED, 'removed: 4404, do not come back');
+  t.ok(edit.notices.includes('this listener was reconfigured: please reconnect'), 'and told why');
+  keep.ws.send('id');
+  await keep.until((x) => x.text.includes(studentId));
+  t.equal(keep.closed, null, 'the unchanged listener kept its tab and its traffic');
+  const back = await Tab.open(`ws://127.0.0.1:${b}/ws`);
+  await back.until((x) => x.hello !== undefined);
+  t.equal(back.hello?.title, 'two', 'the changed listener serves its new config');
+  back.ws.close();
 });
