@@ -169,6 +169,6 @@ export function tcpTransport(socket: Socket, cfg: TcpListenerConfig, maxLineByte
     address,
     port: socket.remotePort ?? 0,
     reader: new TcpLineReader(socket, cfg, telnet, maxLineBytes),
-    writer: new TcpLineWriter(socket, cfg, telnet),
+    writer: new TcpLineWriter(socket, { ...cfg, visibleOnly: cfg.mode === 'monitor' && cfg.controlBytes !== 'raw' }, telnet),
   };
 }

@@ -30,7 +30,7 @@ export class TcpLineReader implements SessionReader {
 
   constructor(
     private readonly socket: Socket,
-    opts: TcpWriterOptions,
+    opts: Pick<TcpWriterOptions, 'framing' | 'lengthDigits'>,
     private readonly telnet: TelnetDecoder | null,
     private readonly maxLineBytes: number,
   ) {

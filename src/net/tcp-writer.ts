@@ -4,11 +4,17 @@ import { RecordFlag } from '../line/ring.js';
 import type { ClientLabel, CloseWhy, Greeting, RecordRuns, SessionWriter } from '../session/transport.js';
 import { encodeLengthPrefix } from './length-prefix.js';
 import { escapeIac, type TelnetDecoder } from './telnet.js';
+import { makeVisible } from './visible.js';
 
 export interface TcpWriterOptions {
   framing: Framing;
   lengthDigits: number;
   telnet: TelnetMode;
+  /**
+   * A monitor read by a person: control bytes and bytes outside UTF-8, from the device and from other clients'
+   * lines, are shown as `\xNN`, so nobody can act on the instructor's terminal.
+   */
+  visibleOnly: boolean;
 }
 
 const CRLF = Buffer.from('\r\n');
@@ -20,6 +26,7 @@ const LF = 0x0a;
  * - framing: `lines` and `raw` send bytes as they are; `length-prefixed` sends each record's content with its
  *   prefix (the LF of a split CR LF is not a message);
  * - IAC: every 0xFF is doubled once the client speaks telnet (or telnet: on), whoever's bytes they are;
+ * - visibleOnly (a monitor): control bytes of device lines and client lines are shown as text (visible.ts);
  * - line starts: a gateway line never glues onto a device prompt or a line cut short by an unplug: it starts
  *   with CRLF when the last device bytes did not end a line.
  * Writes within one call go out under cork: one segment, one callback for the batch.
@@ -43,21 +50,42 @@ export class TcpLineWriter implements SessionWriter {
     const { ring, bounds } = runs;
     const socket = this.socket;
     const prefixed = this.opts.framing === 'length-prefixed';
+    const visibleOnly = this.opts.visibleOnly;
     let last: Buffer | null = null;
     socket.cork();
     for (let i = 0; i < bounds.length; i += 2) {
       const from = bounds[i]!;
       const to = bounds[i + 1]!;
-      if (!prefixed) {
+      if (!prefixed && !visibleOnly) {
         if (last) socket.write(last);
         last = this.escape(ring.span(from, to));
         continue;
       }
       for (let s = from; s < to; s++) {
-        if (ring.flags(s) & RecordFlag.TERM_TAIL) continue;
-        for (const part of encodeLengthPrefix(ring.content(s), this.opts.lengthDigits)) {
-          if (last) socket.write(last);
-          last = part;
+        if (prefixed) {
+          if (ring.flags(s) & RecordFlag.TERM_TAIL) continue;
+          const content = visibleOnly ? makeVisible(ring.content(s)) : ring.content(s);
+          for (const part of encodeLengthPrefix(content, this.opts.lengthDigits)) {
+            if (last) socket.write(last);
+            last = part;
+          }
+          continue;
+        }
+        // The device may echo what a student sent (the chat lab relays it): a monitor shows that as text too.
+        // A record that needs no change goes as the ring's own view.
+        const content = ring.content(s);
+        const shown = makeVisible(content);
+        if (last) socket.write(last);
+        if (shown === content) {
+          last = this.escape(ring.view(s));
+        } else {
+          const term = ring.terminator(s);
+          if (term.length === 0) {
+            last = shown;
+          } else {
+            socket.write(shown);
+            last = term;
+          }
         }
       }
     }
@@ -86,7 +114,8 @@ export class TcpLineWriter implements SessionWriter {
   clientLine(from: ClientLabel, line: Buffer): void {
     const who = from.via === 'tcp' ? from.peer : `${from.peer} (${from.via})`;
     // A copy is fine here: monitors are few, and the sender's buffer is reused.
-    this.line(Buffer.concat([Buffer.from(`[${who}] `), line]), true);
+    const shown = this.opts.visibleOnly ? makeVisible(line) : line;
+    this.line(Buffer.concat([Buffer.from(`[${who}] `), shown]), true);
   }
 
   end(_why: CloseWhy): void {

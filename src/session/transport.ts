@@ -50,7 +50,7 @@ export interface RecordRuns {
   /** The cursor's position after this batch: every record before it has been delivered or passed over. */
   at: number;
 }
-export type RingRecords = Pick<LineRing, 'span' | 'view' | 'content' | 'flags' | 'recordLength'>;
+export type RingRecords = Pick<LineRing, 'span' | 'view' | 'content' | 'terminator' | 'flags' | 'recordLength'>;
 
 /** Why a session ends its output: a WebSocket turns it into a close code, TCP just ends. */
 export type CloseWhy = 'done' | 'stopping' | 'reconfigured' | 'removed' | 'busy' | 'policy';
