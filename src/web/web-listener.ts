@@ -201,7 +201,11 @@ export class WebListener {
     const address = req.socket.remoteAddress ?? '';
     const path = pathOf(req.url);
     if (req.method !== 'GET' && req.method !== 'HEAD') return this.answer(res, 405, 'method not allowed\n', { Allow: 'GET, HEAD' });
-    if (!this.allow.allows(address) && !(this.isMonitorRoute(path) && this.monitorAllow.allows(address))) {
+    // The dashboard's own files (its script, the stylesheet) are assets too: an instructor's laptop that is only
+    // in monitorAllow must be able to load them.
+    const sharedFile = path.startsWith(ROUTES.assets) || path === '/favicon.ico';
+    const forMonitor = this.isMonitorRoute(path) || (sharedFile && this.config.monitor);
+    if (!this.allow.allows(address) && !(forMonitor && this.monitorAllow.allows(address))) {
       this.ctx.refused();
       return this.answer(res, 403, `forbidden: ${address} is not in this listener's allow list\n`);
     }

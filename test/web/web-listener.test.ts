@@ -4,12 +4,13 @@ import { Bridge } from '../../src/bridge.js';
 import { silentLog } from '../../src/core/log.js';
 import type { WebListenerConfig } from '../../src/config/types.js';
 import { CloseCode, PING_INTERVAL_MS, SUBPROTOCOL } from '../../src/web/protocol.js';
-import { WebListener } from '../../src/web/web-listener.js';
+import { WebListener, type Asset } from '../../src/web/web-listener.js';
+import { request } from 'node:http';
 import { FakeClock } from '../support/fake-clock.js';
 import { fakeLink } from '../support/fake-transport.js';
 
 /** The listener composed with a bridge on loopback (no daemon), so time and the device are the test's. */
-async function rig(t: { teardown(fn: () => void | Promise<void>): void }, over: Partial<WebListenerConfig> = {}) {
+async function rig(t: { teardown(fn: () => void | Promise<void>): void }, over: Partial<WebListenerConfig> = {}, assets = new Map<string, Asset>()) {
   const clock = new FakeClock();
   const bridge = new Bridge({
     clock,
@@ -46,7 +47,7 @@ async function rig(t: { teardown(fn: () => void | Promise<void>): void }, over: 
     bridge,
     clock,
     log: silentLog,
-    assets: new Map(),
+    assets,
     maxLineBytes: () => 256,
     device: () => ({ device: 'sim', settings: '115200 8N1' }),
     boot: 'b',
@@ -126,4 +127,29 @@ t.test('an address outside allow gets 403 on the upgrade; maxClientsPerAddress a
   t.teardown(() => (first.close(), second.close()));
   const code = await new Promise<number>((r) => second.once('close', (c) => r(c)));
   t.equal(code, CloseCode.BUSY);
+});
+
+function status(port: number, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+t.test('an address only in monitorAllow gets the dashboard and its files, not the console', async (t) => {
+  const asset = (text: string, type: string): Asset => ({ body: Buffer.from(text), type, etag: '"x"' });
+  const assets = new Map([
+    ['console.html', asset('<html>console', 'text/html')],
+    ['monitor.html', asset('<html>monitor', 'text/html')],
+    ['monitor.js', asset('// js', 'text/javascript')],
+  ]);
+  const { listener } = await rig(t, { allow: ['10.9.9.0/24'], monitorAllow: ['127.0.0.1'] }, assets);
+  t.equal(await status(listener.port, '/'), 403, 'the console: not in allow');
+  t.equal(await status(listener.port, '/monitor'), 200, 'the dashboard: in monitorAllow');
+  t.equal(await status(listener.port, '/assets/monitor.js'), 200, "the dashboard's script loads");
+  t.equal(await status(listener.port, '/assets/console.html'), 404, 'pages are not assets');
 });
