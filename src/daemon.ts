@@ -182,6 +182,7 @@ export class Daemon {
       next.tcp,
       (cfg) => this.addTcp(cfg),
       (l) => l.close(notices.reconfigured()),
+      TCP_REBIND_KEYS,
     );
     // `trusted` applies without rebinding (peers keep their leases), and local-networks is looked up again.
     for (const l of this.udp.values()) {
@@ -189,13 +190,14 @@ export class Daemon {
       if (wanted) l.retrust(wanted.trusted);
       if (wanted && JSON.stringify(wanted) === JSON.stringify(l.config)) log.info(`${l.name}: ${l.proofPolicy}`);
     }
-    await this.applyListeners(this.udp, next.udp, (cfg) => this.addUdp(cfg), (l) => l.close());
+    await this.applyListeners(this.udp, next.udp, (cfg) => this.addUdp(cfg), (l) => l.close(), null);
     if (next.web.length > 0 && this.assets.size === 0) this.assets = loadAssets(join(__dirname, '..', '..', 'web'), log);
     await this.applyListeners(
       this.web,
       next.web,
       (cfg) => this.addWeb(cfg),
       (l, removed) => l.close(notices.reconfigured(), removed ? 'removed' : 'reconfigured'),
+      WEB_REBIND_KEYS,
     );
     this.lastReload = { ok: true, at: Date.now(), error: '' };
     this.leds.reconfigure(next.leds);
@@ -472,16 +474,31 @@ export class Daemon {
     this.udp.set(cfg.name, l);
   }
 
-  /** Unchanged listeners keep their socket and clients; changed ones are rebound; removed ones close. */
-  private async applyListeners<C extends { name: string }, L extends { config: C }>(
+  /**
+   * Unchanged listeners keep their socket and clients; removed ones close. A changed one is rebound (its clients
+   * closed) only when a key in `rebindKeys` changed (where it listens, or what its connected clients are
+   * promised: mode, framing, who is allowed); any other change (banner, timings, limits) applies to clients that
+   * connect from now on, and the connected ones keep theirs, as ser2net applies a port's new config when its
+   * users have gone. `rebindKeys` null: every change rebinds.
+   */
+  private async applyListeners<C extends { name: string }, L extends { config: C; reconfigure?(cfg: C): void }>(
     current: Map<string, L>,
     wanted: C[],
     add: (cfg: C) => Promise<void>,
     close: (l: L, removed: boolean) => Promise<void>,
+    rebindKeys: readonly (keyof C)[] | null,
   ): Promise<void> {
     const names = new Set(wanted.map((c) => c.name));
     for (const [name, l] of current) {
       const next = wanted.find((c) => c.name === name);
+      if (next && l.reconfigure && rebindKeys && JSON.stringify(next) !== JSON.stringify(l.config)) {
+        const changed = (Object.keys(next) as (keyof C)[]).filter((k) => JSON.stringify(next[k]) !== JSON.stringify(l.config[k]));
+        if (!changed.some((k) => rebindKeys.includes(k))) {
+          l.reconfigure(next);
+          this.opts.log.info(`listener ${name}: ${changed.join(', ')} changed: applies to clients that connect from now on`);
+          continue;
+        }
+      }
       if (!names.has(name) || JSON.stringify(next) !== JSON.stringify(l.config)) {
         current.delete(name);
         await close(l, !names.has(name));
@@ -498,6 +515,10 @@ export class Daemon {
     }
   }
 }
+
+/** What a connected client was promised: a change here closes the listener's clients (see applyListeners). */
+const TCP_REBIND_KEYS: readonly (keyof TcpListenerConfig)[] = ['host', 'port', 'mode', 'framing', 'lengthDigits', 'telnet', 'allow', 'controlBytes'];
+const WEB_REBIND_KEYS: readonly (keyof WebListenerConfig)[] = ['host', 'port', 'mode', 'allow', 'monitor', 'monitorAllow', 'monitorPassword'];
 
 const DEVICE_STATES: Record<string, DeviceState> = { OPEN: 'open', OPENING: 'waiting', WAITING: 'waiting', FAILED: 'failed', STOPPED: 'stopped' };
 

@@ -39,10 +39,22 @@ export class TcpListener {
   readonly stats = { accepted: 0, refused: 0 };
 
   constructor(
-    readonly config: TcpListenerConfig,
+    private cfg: TcpListenerConfig,
     private readonly ctx: TcpListenerContext,
   ) {
-    this.allow = new AllowList(config.allow);
+    this.allow = new AllowList(cfg.allow);
+  }
+
+  get config(): TcpListenerConfig {
+    return this.cfg;
+  }
+
+  /**
+   * A reload changed keys that do not need a rebind (banner, limits, timings): clients that connect from now on
+   * get them; connected ones keep the config they were accepted with.
+   */
+  reconfigure(cfg: TcpListenerConfig): void {
+    this.cfg = cfg;
   }
 
   get name(): string {

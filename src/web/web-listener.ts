@@ -109,15 +109,16 @@ export class WebListener {
   readonly clients = new Set<WebClient>();
   private readonly allow: AllowList;
   private readonly monitorAllow: AllowList;
-  private readonly policy: SessionPolicy;
-  private readonly monitorPolicy: SessionPolicy;
+  private policy: SessionPolicy;
+  private monitorPolicy: SessionPolicy;
   private pingTimer: Disposer | null = null;
   readonly stats = { accepted: 0, refused: 0 };
 
   constructor(
-    readonly config: WebListenerConfig,
+    private cfg: WebListenerConfig,
     private readonly ctx: WebListenerContext,
   ) {
+    const config = cfg;
     this.allow = new AllowList(config.allow);
     this.monitorAllow = new AllowList(config.monitorAllow.length > 0 ? config.monitorAllow : config.allow);
     this.policy = { ...config, closeOn: '', closeAfterReply: false };
@@ -132,6 +133,17 @@ export class WebListener {
 
   get name(): string {
     return this.config.name;
+  }
+
+  get config(): WebListenerConfig {
+    return this.cfg;
+  }
+
+  /** A reload changed keys that need no rebind (title, banner, limits, timings): new tabs get them. */
+  reconfigure(cfg: WebListenerConfig): void {
+    this.cfg = cfg;
+    this.policy = { ...cfg, closeOn: '', closeAfterReply: false };
+    this.monitorPolicy = { ...this.policy, mode: 'monitor', idleTimeoutMs: 0 };
   }
 
   get port(): number {

@@ -230,24 +230,29 @@ log:
   });
 });
 
-t.test('reload: an unchanged web listener keeps its tabs; a changed one closes them with 1012, a removed one with 4404', async (t) => {
+t.test('reload: an unchanged web listener keeps its tabs, a new title reaches new tabs only, a new mode closes them with 1012, a removed listener with 4404', async (t) => {
   const dir = t.testdir();
-  const [a, b, c] = [await freePort(), await freePort(), await freePort()];
-  const web = (title: string, withC: boolean): string =>
-    `serial:\n  path: sim:labbox\ntcp: []\nudp: []\nweb:\n  - name: keep\n    host: 127.0.0.1\n    port: ${a}\n  - name: edit\n    host: 127.0.0.1\n    port: ${b}\n    title: ${title}\n` +
-    (withC ? `  - name: gone\n    host: 127.0.0.1\n    port: ${c}\n` : '');
-  const d = await startDaemon(dir, web('one', true));
+  const [a, b, c, e] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const web = (second: boolean): string =>
+    `serial:\n  path: sim:labbox\ntcp: []\nudp: []\nweb:\n` +
+    `  - name: keep\n    host: 127.0.0.1\n    port: ${a}\n` +
+    `  - name: edit\n    host: 127.0.0.1\n    port: ${b}\n    mode: ${second ? 'request' : 'shared'}\n` +
+    `  - name: retitle\n    host: 127.0.0.1\n    port: ${e}\n    title: ${second ? 'two' : 'one'}\n` +
+    (second ? '' : `  - name: gone\n    host: 127.0.0.1\n    port: ${c}\n`);
+  const d = await startDaemon(dir, web(false));
   t.teardown(() => d.stop());
   const keep = await Tab.open(`ws://127.0.0.1:${a}/ws`);
   const edit = await Tab.open(`ws://127.0.0.1:${b}/ws`);
+  const retitle = await Tab.open(`ws://127.0.0.1:${e}/ws`);
   const gone = await Tab.open(`ws://127.0.0.1:${c}/ws`);
-  t.teardown(() => [keep, edit, gone].forEach((x) => x.ws.close()));
+  t.teardown(() => [keep, edit, retitle, gone].forEach((x) => x.ws.close()));
   await keep.until((x) => x.hello !== undefined);
-  writeFileSync(join(dir, 'config.yaml'), web('two', false));
+  await retitle.until((x) => x.hello !== undefined);
+  writeFileSync(join(dir, 'config.yaml'), web(true));
   d.child.kill('SIGHUP');
   await edit.until((x) => x.closed !== null);
   await gone.until((x) => x.closed !== null);
-  t.equal(edit.closed?.code, CloseCode.RECONFIGURED, 'changed: 1012, come back now');
+  t.equal(edit.closed?.code, CloseCode.RECONFIGURED, 'a new mode: 1012, come back now');
   t.equal(gone.closed?.code, CloseCode.REMOVED, 'removed: 4404, do not come back');
   t.ok(edit.notices.includes('this listener was reconfigured: please reconnect'), 'and told why');
   keep.ws.send('id');
@@ -255,6 +260,13 @@ t.test('reload: an unchanged web listener keeps its tabs; a changed one closes t
   t.equal(keep.closed, null, 'the unchanged listener kept its tab and its traffic');
   const back = await Tab.open(`ws://127.0.0.1:${b}/ws`);
   await back.until((x) => x.hello !== undefined);
-  t.equal(back.hello?.title, 'two', 'the changed listener serves its new config');
+  t.equal(back.hello?.mode, 'request', 'the changed listener serves its new config');
+  const fresh = await Tab.open(`ws://127.0.0.1:${e}/ws`);
+  await fresh.until((x) => x.hello !== undefined);
+  t.equal(fresh.hello?.title, 'two', 'a new tab gets the new title');
+  retitle.ws.send('name');
+  await retitle.until((x) => x.text.includes('Lab Box'));
+  t.equal(retitle.closed, null, 'the tab already open kept its connection');
   back.ws.close();
+  fresh.ws.close();
 });
