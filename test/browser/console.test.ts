@@ -331,7 +331,7 @@ t.test('the console and the dashboard on the simulated lab box', { skip: noBrows
     t.pass('typed and sent with taps');
   });
 
-  await t.test('history: Up and Down walk this tab\'s lines', async (t) => {
+  await t.test('history: Up and Down walk this tab\'s lines; a line too long stays in the box', async (t) => {
     for (const line of ['echo h1', 'echo h2', 'echo h3']) await typeLine(w.page, line);
     await w.page.press('#line', 'ArrowUp');
     t.equal(await w.page.inputValue('#line'), 'echo h3', 'Up: the last line');
@@ -340,6 +340,12 @@ t.test('the console and the dashboard on the simulated lab box', { skip: noBrows
     t.equal(await w.page.inputValue('#line'), 'echo h1', 'Up, Up: two before');
     await w.page.press('#line', 'ArrowDown');
     t.equal(await w.page.inputValue('#line'), 'echo h2', 'Down: one later');
+
+    // A line the device would refuse stays in the box, with the reason, instead of being lost.
+    const long = `echo ${'y'.repeat(5000)}`;
+    await typeLine(w.page, long);
+    await waitLine(w.page, /^line too long \(5005 bytes, the limit is \d+\): not sent$/, 'sys');
+    t.equal(await w.page.inputValue('#line'), long, 'a line over maxLineBytes stays in the input');
     await w.page.fill('#line', '');
   });
 
