@@ -56,6 +56,7 @@ export class Daemon {
   private readonly extra = { reconnects: 0, connectionsRefused: 0, everOpen: false };
   private lastReload: { ok: boolean; at: number; error: string } | null = null;
   private lastFeed = { status: '', clients: '' };
+  private readonly studentCounts = new Map<string, number>();
   private lastFlash = 0;
   private timers: Disposer[] = [];
   private lastStatus = '';
@@ -443,14 +444,17 @@ export class Daemon {
   /** The dashboard: the client list and the status, each sent when it changed (checked at most once a second, and on joins and leaves). */
   private feedMonitors(): void {
     if (this.web.size === 0) return;
-    const clients = JSON.stringify(this.clientList());
+    const list = this.clientList();
+    const clients = JSON.stringify(list);
     if (clients !== this.lastFeed.clients) {
       this.lastFeed.clients = clients;
-      const list = JSON.parse(clients) as ClientInfo[];
-      for (const l of this.web.values()) {
-        l.toMonitors({ clients: list });
-        l.toStudents({ clients: l.clientCount });
-      }
+      for (const l of this.web.values()) l.toMonitors({ clients: list });
+    }
+    // Students see only how many are connected, sent when that number changes (not with every line counted).
+    for (const l of this.web.values()) {
+      if (this.studentCounts.get(l.name) === l.clientCount) continue;
+      this.studentCounts.set(l.name, l.clientCount);
+      l.toStudents({ clients: l.clientCount });
     }
     const status = this.apiStatus();
     const key = JSON.stringify({ ...status, uptimeS: 0 });

@@ -15,7 +15,8 @@
  * Headers on every answer: `Content-Security-Policy: default-src 'self'`, `X-Content-Type-Options: nosniff`,
  * `Cache-Control: no-cache` (assets also carry an ETag). Unknown paths: 404. Methods other than GET/HEAD: 405.
  * An upgrade whose Origin does not name the Host it was sent to: 403 (cross-site WebSocket hijacking).
- * An address outside `allow` gets 403 on every route, so a student sees why.
+ * An address outside `allow` gets 403 (so a student sees why), except that one in `monitorAllow` may open the
+ * dashboard, its socket, /api/status, /metrics and the assets.
  *
  * WebSocket, subprotocol SUBPROTOCOL (`new WebSocket(url, 'serial-gateway.1')`):
  *

@@ -1,6 +1,7 @@
 import t from 'tap';
 import WebSocket from 'ws';
 import { request } from 'node:http';
+import { createSocket } from 'node:dgram';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestClient, freePort, startDaemon } from '../support/daemon.js';
@@ -82,7 +83,7 @@ const studentId = '6510500000';
 
 t.test('web listener: pages, status, the console and the dashboard over WebSocket', async (t) => {
   const dir = t.testdir();
-  const [tcpPort, webPort, lockedPort] = [await freePort(), await freePort(), await freePort()];
+  const [tcpPort, webPort, lockedPort, udpPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const d = await startDaemon(
     dir,
     `serial:
@@ -91,7 +92,10 @@ tcp:
   - name: lab
     host: 127.0.0.1
     port: ${tcpPort}
-udp: []
+udp:
+  - name: udp
+    host: 127.0.0.1
+    port: ${udpPort}
 web:
   - name: web
     host: 127.0.0.1
@@ -120,7 +124,7 @@ log:
     t.equal((await get(webPort, '/assets/../package.json')).status, 404, 'no way out of web/');
     const status = JSON.parse((await get(webPort, '/api/status')).body) as { device: { state: string }; listeners: { name: string; kind: string }[]; leds: Record<string, { kind: string }> };
     t.equal(status.device.state, 'open');
-    t.same(status.listeners.map((l) => `${l.kind} ${l.name}`), ['tcp lab', 'web web', 'web locked']);
+    t.same(status.listeners.map((l) => `${l.kind} ${l.name}`), ['tcp lab', 'udp udp', 'web web', 'web locked']);
     t.equal(status.leds.serial?.kind, 'on', 'LED patterns from the pattern machine');
     const metrics = (await get(webPort, '/metrics')).body;
     t.match(metrics, /^serialgw_device_state\{state="open"\} 1$/m);
@@ -168,7 +172,7 @@ log:
     t.equal(huge.closed?.code, CloseCode.TOO_BIG, 'a frame past maxLineBytes + 64 closes the socket');
   });
 
-  t.test('the monitor sees client lines tagged with their sender: web and tcp', async (t) => {
+  t.test('the monitor sees client lines tagged with their sender: web, tcp and udp', async (t) => {
     const mon = await Tab.open(`${url}/ws/monitor`);
     const tab = await Tab.open(`${url}/ws`);
     const c = await TestClient.connect(tcpPort);
@@ -182,6 +186,12 @@ log:
     await mon.until(() => sent().length >= 2);
     t.match(sent()[0], { via: 'web', listener: 'web', line: 'id' });
     t.match(sent()[1], { via: 'tcp', listener: 'lab', line: 'name' });
+    const u = createSocket('udp4');
+    t.teardown(() => u.close());
+    u.send('id\n', udpPort, '127.0.0.1'); // loopback is trusted by default: no cookie round first
+    await mon.until(() => sent().length >= 3);
+    t.match(sent()[2], { via: 'udp', listener: 'udp', line: 'id' });
+    t.match(sent()[2]!.peer, /^127\.0\.0\.1:\d+$/);
     await mon.until((x) => x.messages.some((m) => 'clients' in m && Array.isArray(m.clients) && m.clients.some((k) => k.via === 'tcp')));
     mon.ws.send('reboot');
     await mon.until((x) => x.notices.length > 0);

@@ -153,3 +153,29 @@ t.test('an address only in monitorAllow gets the dashboard and its files, not th
   t.equal(await status(listener.port, '/assets/monitor.js'), 200, "the dashboard's script loads");
   t.equal(await status(listener.port, '/assets/console.html'), 404, 'pages are not assets');
 });
+
+/** Opens a tab and resolves with its hello; the handler is attached before the socket opens, because the hello can
+ * arrive in the same read as the upgrade's answer and be emitted before `open` has resolved anything. */
+function helloOf(url: string): Promise<{ ws: WebSocket; hello: { seq: number; lost: number; resumed: boolean; boot: string } }> {
+  const ws = new WebSocket(url, SUBPROTOCOL);
+  ws.on('error', () => {});
+  return new Promise((resolve) =>
+    ws.once('message', (d: Buffer) => resolve({ ws, hello: (JSON.parse(d.toString()) as { hello: { seq: number; lost: number; resumed: boolean; boot: string } }).hello })),
+  );
+}
+
+t.test('resume after the ring moved on: hello says how many records were lost, and the stream starts at the oldest held', async (t) => {
+  const { bridge, url } = await rig(t);
+  const first = await helloOf(`${url}/ws`);
+  first.ws.close();
+  await settle();
+  // Twice the ring (1 MiB) while the tab is away.
+  const line = Buffer.from(`${'r'.repeat(254)}\r\n`);
+  for (let i = 0; i < 8192; i++) bridge.deviceData(line);
+  const back = await helloOf(`${url}/ws?since=${first.hello.seq}&boot=${first.hello.boot}`);
+  t.teardown(() => back.ws.close());
+  t.equal(back.hello.resumed, true);
+  t.equal(back.hello.seq, bridge.ring.oldestSeq, 'starts at the oldest record still held');
+  t.equal(back.hello.lost, bridge.ring.oldestSeq - first.hello.seq, `lost = the records evicted while away (${back.hello.lost})`);
+  t.ok(back.hello.lost > 0);
+});
