@@ -20,7 +20,7 @@ import { watchdogIntervalMs } from './status/notify.js';
 import { TranscriptRecorder, droppedLine } from './transcript/recorder.js';
 import { TranscriptWriter } from './transcript/writer.js';
 import { notices } from './session/notices.js';
-import type { CloseWhy } from './session/transport.js';
+import type { ClientSession } from './session/client-session.js';
 import { patternsFor } from './status/led-patterns.js';
 import { formatMetrics } from './web/metrics.js';
 import type { ApiStatus, ClientInfo, ListenerStatus } from './web/protocol.js';
@@ -232,7 +232,7 @@ export class Daemon {
     if (this.bridge.pendingWrites > 0) log.warn('stopping with device lines still queued');
     await Promise.all([...this.tcp.values()].map((l) => l.close(notices.stopping())));
     await Promise.all([...this.udp.values()].map((l) => l.close()));
-    await Promise.all([...this.web.values()].map((l) => l.close(notices.stopping(), 'stopping' as CloseWhy)));
+    await Promise.all([...this.web.values()].map((l) => l.close(notices.stopping(), 'stopping')));
     await this.stopTranscript('the gateway is stopping');
     for (const t of this.timers) t();
     this.timers = [];
@@ -415,7 +415,7 @@ export class Daemon {
   /** Every TCP and web client, for the dashboard. (UDP peers are counted per listener in {status}.) */
   clientList(): ClientInfo[] {
     const out: ClientInfo[] = [];
-    const add = (s: import('./session/client-session.js').ClientSession, mode: ClientInfo['mode']): void => {
+    const add = (s: ClientSession, mode: ClientInfo['mode']): void => {
       out.push({
         id: s.tag,
         listener: s.label.listener,

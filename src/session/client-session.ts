@@ -2,7 +2,7 @@ import type { Bridge, Consumer, MonitorSink } from '../bridge.js';
 import { newClientTag } from '../bridge.js';
 import type { Clock, Disposer } from '../core/clock.js';
 import type { Log } from '../core/log.js';
-import { RecordFlag, type RingCursor } from '../line/ring.js';
+import type { RingCursor } from '../line/ring.js';
 import type { RequestTiming } from '../route/request-arbiter.js';
 import type { LinkState } from '../serial/serial-link.js';
 import type { ClientRef } from '../events.js';
