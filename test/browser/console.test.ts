@@ -57,6 +57,9 @@ function browserUnavailableReason(): string | undefined {
 
 const noBrowser = browserUnavailableReason();
 const noPty = ptyUnavailableReason();
+// Three daemons, a browser and a 20,000-line flood: ~45 s on this 2-core machine under moderate load, 136 s in a
+// full run at load 15-20, past the suite's 120 s per file. The cases bound their own waits.
+t.setTimeout(240_000);
 
 let browser: Browser | undefined;
 if (noBrowser === undefined) {
