@@ -5,6 +5,8 @@
  *   0/100/500 clients, idle and under B), D stalled clients (B plus 10 clients that never read),
  *   E start-up (exec -> listening; the gateway also exec -> READY=1),
  *   R UDP amplification (the gateway alone: bytes sent to a source per byte received from it, issue 17).
+ * The gateway runs twice: with TCP clients, and ("gateway, web clients") with the same workloads' clients as
+ * browser tabs, WebSockets on a web listener (issue 18: a web client against a TCP one).
  * Each workload gets a fresh bridge process on a fresh pty. The device writes from a worker thread; the
  * clients live in a child process (bench/lib/client-farm.ts). Prints one table and the targets, writes
  * bench/results/latest.json, and prints the change against the previous latest.json.
@@ -12,8 +14,9 @@
  * Nothing is installed here: a missing ser2net or socat is skipped with a line saying how to install it.
  *
  * Environment (defaults in brackets):
- *   BENCH_PEERS [gateway,transcript,ser2net,socat,plain]   BENCH_WORKLOADS [A,B,C,D,R]  (E comes from every start)
+ *   BENCH_PEERS [gateway,transcript,web,ser2net,socat,plain]   BENCH_WORKLOADS [A,B,C,D,R]  (E comes from every start)
  *   (transcript = this gateway with transcript.enabled, A and B only)
+ *   (web = this gateway with its clients as browser tabs: WebSockets on a web listener)
  *   BENCH_R_SECONDS [3] of device lines per R scenario  BENCH_R_SOURCES [1000]
  *   BENCH_A_MB [64]  MiB per throughput run     BENCH_A_CLIENTS [50]       BENCH_A_MAX_S [20] cap per run
  *   BENCH_B_RATE [1000] lines/s  BENCH_B_SECONDS [20]  BENCH_B1_SECONDS [5]  BENCH_B_CLIENTS [50]
@@ -53,7 +56,7 @@ const list = (name: string, dflt: string): string[] =>
     .filter(Boolean);
 
 const CFG = {
-  peers: list('BENCH_PEERS', 'gateway,transcript,ser2net,socat,plain'),
+  peers: list('BENCH_PEERS', 'gateway,transcript,web,ser2net,socat,plain'),
   workloads: new Set(list('BENCH_WORKLOADS', 'A,B,C,D,R').map((w) => w.toUpperCase())),
   rSeconds: num('BENCH_R_SECONDS', 3),
   rSources: num('BENCH_R_SOURCES', 1000),
@@ -127,6 +130,7 @@ async function benchPeer(peer: Peer, farm: Farm, scratch: string): Promise<PeerR
     return res;
   }
   const starts: StartSample[] = [];
+  farm.clientKind = peer.clients ?? 'tcp';
   const maxC = Math.max(CFG.aClients, CFG.bClients + CFG.dStalled, ...CFG.cLevels) + 10;
   const step = async (name: string, fn: () => Promise<void>): Promise<void> => {
     const t0 = Date.now();
@@ -208,6 +212,39 @@ async function benchPeer(peer: Peer, farm: Farm, scratch: string): Promise<PeerR
   return res;
 }
 
+/** Issue 18: a browser tab costs about what a TCP client does (same session core, other transport). */
+function webTargets(results: PeerResults[], clientsA: number, clientsB: number): ReturnType<typeof evaluateTargets> {
+  const tcp = results.find((r) => r.id === 'gateway' && !r.skipped);
+  const web = results.find((r) => r.id === 'web' && !r.skipped);
+  if (!tcp || !web) return [];
+  const out: ReturnType<typeof evaluateTargets> = [];
+  const ratio = (a: number | undefined, b: number | undefined): number | undefined => (a !== undefined && b !== undefined && b > 0 ? a / b : undefined);
+  const p99 = ratio(web.B50?.p99Ms, tcp.B50?.p99Ms);
+  out.push({
+    id: 'web.B50.p99',
+    text: `B a web client's p99 latency at ${clientsB} clients within 1.5x of a TCP client's`,
+    met: p99 !== undefined && p99 <= 1.5,
+    detail: p99 === undefined ? 'not measured' : `web ${web.B50!.p99Ms.toFixed(3)} ms, tcp ${tcp.B50!.p99Ms.toFixed(3)} ms: ${p99.toFixed(2)}x`,
+  });
+  const cpu = ratio(web.A50?.cpuPerMB, tcp.A50?.cpuPerMB);
+  out.push({
+    id: 'web.A50.cpuPerMB',
+    text: `A the gateway's CPU per MB at ${clientsA} web clients within 1.5x of ${clientsA} TCP clients`,
+    met: cpu !== undefined && cpu <= 1.5,
+    detail: cpu === undefined ? 'not measured' : `web ${(web.A50!.cpuPerMB * 1000).toFixed(2)} ms/MB, tcp ${(tcp.A50!.cpuPerMB * 1000).toFixed(2)} ms/MB: ${cpu.toFixed(2)}x`,
+  });
+  const level = 100;
+  const webRss = web.C?.idleMB[level];
+  const tcpRss = tcp.C?.idleMB[level];
+  out.push({
+    id: 'web.C100.rss',
+    text: `C RSS with ${level} connected browsers within +15 MB of ${level} TCP clients`,
+    met: webRss !== undefined && tcpRss !== undefined && webRss - tcpRss <= 15,
+    detail: webRss === undefined || tcpRss === undefined ? `not measured (BENCH_C_LEVELS must include ${level})` : `web ${webRss.toFixed(1)} MB, tcp ${tcpRss.toFixed(1)} MB: ${(webRss - tcpRss >= 0 ? '+' : '')}${(webRss - tcpRss).toFixed(1)} MB`,
+  });
+  return out;
+}
+
 function printProfiles(): void {
   const files = profilesUnder(PROFILE_DIR);
   if (files.length === 0) {
@@ -274,7 +311,8 @@ async function main(): Promise<void> {
       detail: `worst ${worst.toFixed(2)}x; a trusted source (every source before issue 17) got up to ${before.toFixed(0)}x`,
     });
   }
-  console.log(`\ntargets (issues 6, 15 and 17):\n${targetsText(targets)}`);
+  targets.push(...webTargets(results, CFG.aClients, CFG.bClients));
+  console.log(`\ntargets (issues 6, 15, 17 and 18):\n${targetsText(targets)}`);
 
   const saved: SavedRun & Record<string, unknown> = {
     date: new Date().toISOString(),

@@ -143,10 +143,12 @@ install_program() {
   say "Program: $opt"
   mkdir -p "$opt"
   # Replace the code wholesale, so files removed upstream do not linger after an upgrade.
-  rm -rf "$opt/dist" "$opt/config"
+  rm -rf "$opt/dist" "$opt/config" "$opt/web"
   mkdir -p "$opt/dist"
   cp -R "$FROM/dist/src" "$opt/dist/src"
   cp -R "$FROM/config" "$opt/config"
+  # The browser console and dashboard, served from memory by web: listeners (nothing is fetched from elsewhere).
+  if [[ -d $FROM/web ]]; then cp -R "$FROM/web" "$opt/web"; fi
   cp "$FROM/package.json" "$FROM/package-lock.json" "$opt/"
   local doc
   for doc in README.md LICENSE; do

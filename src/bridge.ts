@@ -5,19 +5,20 @@ import { LineRing, RecordFlag, type Delimiter } from './line/ring.js';
 import { RequestArbiter, type RequestTiming } from './route/request-arbiter.js';
 import { WriteQueue, type QueuedLine, type WriteSource } from './route/write-queue.js';
 import type { LinkState, SerialLink } from './serial/serial-link.js';
+import type { ClientLabel } from './session/transport.js';
 
 /**
  * The bridge: the device on one side, every client on the other, and the rules between them.
  *
  * Device -> clients: bytes go into the LineRing once; every client reads the same views through its own cursor
- * (see TcpSession/UdpListener). While a request is in flight, each framed line is tagged with its requester so
+ * (see ClientSession/UdpListener). While a request is in flight, each framed line is tagged with its requester so
  * request-mode clients see only their own replies.
  *
  * Clients -> device: each line goes through the fair, bounded WriteQueue and is written whole, followed by
  * the output delimiter, one at a time; monitors get a copy of every line the device is sent.
  */
 
-/** A client as the bridge sees it: TCP sessions and UDP listeners (for their peers) implement it. */
+/** A client as the bridge sees it: client sessions (TCP, web) and UDP listeners (for their peers) implement it. */
 export interface Consumer {
   /** New device records are in the ring. */
   kick(): void;
@@ -27,13 +28,13 @@ export interface Consumer {
 
 /** Where monitors get the lines clients sent. */
 export interface MonitorSink {
-  clientLine(from: string, line: Buffer): void;
+  clientLine(from: ClientLabel, line: Buffer): void;
 }
 
 export interface ClientLineOptions {
   source: WriteSource;
-  /** Shown to monitors: `10.0.0.7:51234`. */
-  from: string;
+  /** Shown to monitors: via, listener and `10.0.0.7:51234`. */
+  from: ClientLabel;
   /** Who sent it, for the transcript. */
   sender?: ClientRef;
   /** Raw framing: the bytes go as they are, with no delimiter added. */
@@ -86,7 +87,7 @@ export class Bridge {
   get recording(): boolean {
     return this.events !== noEvents;
   }
-  readonly counters = { deviceLines: 0, clientLines: 0, refused: 0, lost: 0 };
+  readonly counters = { deviceLines: 0, deviceBytes: 0, clientLines: 0, refused: 0, lost: 0 };
 
   constructor(private readonly opts: BridgeOptions) {
     this.log = opts.log;
@@ -118,6 +119,7 @@ export class Bridge {
 
   /** Called by the link adapter for every chunk of device bytes. */
   deviceData(chunk: Buffer): void {
+    this.counters.deviceBytes += chunk.length;
     this.ring.push(chunk);
   }
 

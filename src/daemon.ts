@@ -2,7 +2,9 @@ import { Bridge } from './bridge.js';
 import type { Clock, Disposer } from './core/clock.js';
 import type { Log } from './core/log.js';
 import { formatErrors, loadConfig } from './config/load.js';
-import type { GatewayConfig, SerialConfig, TcpListenerConfig, TranscriptConfig, UdpListenerConfig } from './config/types.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { GatewayConfig, SerialConfig, TcpListenerConfig, TranscriptConfig, UdpListenerConfig, WebListenerConfig } from './config/types.js';
 import { noEvents } from './events.js';
 import { TcpListener } from './net/tcp-listener.js';
 import { UdpListener } from './net/udp-listener.js';
@@ -17,6 +19,12 @@ import type { Notifier } from './status/notify.js';
 import { watchdogIntervalMs } from './status/notify.js';
 import { TranscriptRecorder, droppedLine } from './transcript/recorder.js';
 import { TranscriptWriter } from './transcript/writer.js';
+import { notices } from './session/notices.js';
+import type { ClientSession } from './session/client-session.js';
+import { patternsFor } from './status/led-patterns.js';
+import { formatMetrics } from './web/metrics.js';
+import type { ApiStatus, ClientInfo, ListenerStatus } from './web/protocol.js';
+import { loadAssets, webDevice, WebListener, type Asset } from './web/web-listener.js';
 
 /**
  * The composition root: config -> objects -> wiring; reload as a diff of configs; orderly stop.
@@ -39,6 +47,17 @@ export class Daemon {
   private readonly link: SerialLink;
   private readonly tcp = new Map<string, TcpListener>();
   private readonly udp = new Map<string, UdpListener>();
+  private readonly web = new Map<string, WebListener>();
+  /** The pages, read once (web/ at the package root). */
+  private assets: ReadonlyMap<string, Asset> = new Map();
+  /** This process, for browsers resuming a stream (a new boot means a new ring). */
+  private readonly boot = randomBytes(6).toString('base64url');
+  private readonly startedAt = Date.now();
+  private readonly extra = { reconnects: 0, connectionsRefused: 0, everOpen: false };
+  private lastReload: { ok: boolean; at: number; error: string } | null = null;
+  private lastFeed = { status: '', clients: '' };
+  private readonly studentCounts = new Map<string, number>();
+  private lastFlash = 0;
   private timers: Disposer[] = [];
   private lastStatus = '';
   private lastStatusAt = -Infinity;
@@ -78,12 +97,27 @@ export class Daemon {
         log[level](`device ${state.toLowerCase()}: ${detail}`);
         this.bridge.deviceState(state, detail);
         this.bridge.events.deviceState(state, detail);
+        if (state === 'OPEN') {
+          if (this.extra.everOpen) this.extra.reconnects++;
+          this.extra.everOpen = true;
+        }
         this.status.update({ device: DEVICE_STATES[state] });
         this.publishStatus();
       },
     });
     this.bridge.attachLink(this.link);
     this.bridge.onActivity = () => this.status.emit('activity');
+    this.status.subscribe({
+      changed: () => {},
+      event: (kind) => {
+        if (kind === 'refused') this.extra.connectionsRefused++;
+        // The dashboard's LEDs flash like the real ones, at most 10 times a second.
+        const now = this.opts.clock.now();
+        if (this.web.size === 0 || (kind === 'activity' && now - this.lastFlash < 100)) return;
+        if (kind === 'activity') this.lastFlash = now;
+        for (const l of this.web.values()) l.toMonitors({ flash: kind });
+      },
+    });
     this.leds = createLedController(c.leds, this.status, clock, log);
   }
 
@@ -92,6 +126,8 @@ export class Daemon {
     await this.startTranscript(this.config.transcript);
     for (const cfg of this.config.tcp) await this.addTcp(cfg);
     for (const cfg of this.config.udp) await this.addUdp(cfg);
+    if (this.config.web.length > 0) this.assets = loadAssets(join(__dirname, '..', '..', 'web'), this.opts.log);
+    for (const cfg of this.config.web) await this.addWeb(cfg);
     this.link.start();
     const { clock, notifier, env, log } = this.opts;
     this.timers.push(clock.setInterval(() => this.publishStatus(), 1000));
@@ -99,6 +135,7 @@ export class Daemon {
     if (wd !== null) this.timers.push(clock.setInterval(() => notifier.watchdog(), wd));
     const where = [...this.tcp.values()].map((l) => `tcp ${l.name} ${l.config.host}:${l.port}`).concat(
       [...this.udp.values()].map((l) => `udp ${l.name} ${l.config.host}:${l.port} (${l.proofPolicy})`),
+      [...this.web.values()].map((l) => `web ${l.name} http://${urlHost(l.config.host)}:${l.port}/`),
     );
     log.info(`serial-gateway ready: ${where.join(', ')}; device ${this.link.describe} ${describeSettings(this.config.serial)}`);
     notifier.ready();
@@ -117,6 +154,7 @@ export class Daemon {
       this.reloadError = result.errors.length === 1 ? formatErrors(result.errors) : `${result.errors.length} errors, first: ${formatErrors(result.errors.slice(0, 1))}`;
       log.error(`reload rejected, still running the previous config:\n${formatErrors(result.errors)}`);
       this.bridge.events.reloaded(false, this.reloadError);
+      this.lastReload = { ok: false, at: Date.now(), error: this.reloadError };
       notifier.ready();
       this.publishStatus();
       return false;
@@ -144,7 +182,8 @@ export class Daemon {
       this.tcp,
       next.tcp,
       (cfg) => this.addTcp(cfg),
-      (l) => l.close('this listener was reconfigured: please reconnect'),
+      (l) => l.close(notices.reconfigured()),
+      TCP_REBIND_KEYS,
     );
     // `trusted` applies without rebinding (peers keep their leases), and local-networks is looked up again.
     for (const l of this.udp.values()) {
@@ -152,7 +191,16 @@ export class Daemon {
       if (wanted) l.retrust(wanted.trusted);
       if (wanted && JSON.stringify(wanted) === JSON.stringify(l.config)) log.info(`${l.name}: ${l.proofPolicy}`);
     }
-    await this.applyListeners(this.udp, next.udp, (cfg) => this.addUdp(cfg), (l) => l.close());
+    await this.applyListeners(this.udp, next.udp, (cfg) => this.addUdp(cfg), (l) => l.close(), null);
+    if (next.web.length > 0 && this.assets.size === 0) this.assets = loadAssets(join(__dirname, '..', '..', 'web'), log);
+    await this.applyListeners(
+      this.web,
+      next.web,
+      (cfg) => this.addWeb(cfg),
+      (l, removed) => l.close(notices.reconfigured(), removed ? 'removed' : 'reconfigured'),
+      WEB_REBIND_KEYS,
+    );
+    this.lastReload = { ok: true, at: Date.now(), error: '' };
     this.leds.reconfigure(next.leds);
     // A changed transcript section takes effect now; a reload also restarts a transcript stopped by a disk fault.
     if (JSON.stringify(prev.transcript) !== JSON.stringify(next.transcript) || this.transcript?.writer.failure) {
@@ -176,13 +224,15 @@ export class Daemon {
     this.status.update({ phase: 'stopping' });
     log.info('stopping');
     for (const l of this.tcp.values()) l.stopAccepting();
+    for (const l of this.web.values()) l.stopAccepting();
     const deadline = clock.now() + this.config.shutdown.drainMs;
     while (this.bridge.pendingWrites > 0 && this.link.state === 'OPEN' && clock.now() < deadline) {
       await new Promise<void>((resolve) => clock.setTimeout(resolve, 10));
     }
     if (this.bridge.pendingWrites > 0) log.warn('stopping with device lines still queued');
-    await Promise.all([...this.tcp.values()].map((l) => l.close('the gateway is stopping')));
+    await Promise.all([...this.tcp.values()].map((l) => l.close(notices.stopping())));
     await Promise.all([...this.udp.values()].map((l) => l.close()));
+    await Promise.all([...this.web.values()].map((l) => l.close(notices.stopping(), 'stopping')));
     await this.stopTranscript('the gateway is stopping');
     for (const t of this.timers) t();
     this.timers = [];
@@ -200,7 +250,10 @@ export class Daemon {
       link.state === 'OPEN'
         ? `device open ${link.stateDetail} ${describeSettings(this.config.serial)}`
         : `device ${link.state.toLowerCase()}: ${link.stateDetail}`;
-    const clients = [...this.tcp.values()].map((l) => `${l.name} ${l.sessions.size}`).concat([...this.udp.values()].map((l) => `${l.name} ${l.peerCount}`));
+    const clients = [...this.tcp.values()]
+      .map((l) => `${l.name} ${l.sessions.size}`)
+      .concat([...this.udp.values()].map((l) => `${l.name} ${l.peerCount}`))
+      .concat([...this.web.values()].map((l) => `${l.name} ${l.clientCount}`));
     const k = this.bridge.counters;
     const parts = [device, `clients: ${clients.join(', ') || 'none'}`, `lines in ${k.deviceLines} out ${k.clientLines}`, `dropped ${k.lost} refused ${k.refused}`];
     for (const l of this.udp.values()) {
@@ -214,10 +267,11 @@ export class Daemon {
   }
 
   /** For tests: the ports actually bound. */
-  boundPorts(): { tcp: Record<string, number>; udp: Record<string, number> } {
+  boundPorts(): { tcp: Record<string, number>; udp: Record<string, number>; web: Record<string, number> } {
     return {
       tcp: Object.fromEntries([...this.tcp].map(([n, l]) => [n, l.port])),
       udp: Object.fromEntries([...this.udp].map(([n, l]) => [n, l.port])),
+      web: Object.fromEntries([...this.web].map(([n, l]) => [n, l.port])),
     };
   }
 
@@ -274,8 +328,11 @@ export class Daemon {
       this.degradedUntil = now + 5000;
     }
     const clients =
-      [...this.tcp.values()].reduce((n, l) => n + l.sessions.size, 0) + [...this.udp.values()].reduce((n, l) => n + l.peerCount, 0);
+      [...this.tcp.values()].reduce((n, l) => n + l.sessions.size, 0) +
+      [...this.udp.values()].reduce((n, l) => n + l.peerCount, 0) +
+      [...this.web.values()].reduce((n, l) => n + l.clientCount, 0);
     this.status.update({ clients, degraded: now < this.degradedUntil });
+    this.feedMonitors();
     const text = this.statusLine();
     // STATUS= at most once a second: a class connecting at once is one update, not thirty datagrams.
     if (text === this.lastStatus || now - this.lastStatusAt < 1000) return;
@@ -298,6 +355,115 @@ export class Daemon {
     this.tcp.set(cfg.name, l);
   }
 
+  private async addWeb(cfg: WebListenerConfig): Promise<void> {
+    const l = new WebListener(cfg, {
+      bridge: this.bridge,
+      clock: this.opts.clock,
+      log: this.opts.log,
+      assets: this.assets,
+      maxLineBytes: () => this.config.lines.maxLineBytes,
+      device: () => ({ device: this.link.describe, settings: describeSettings(this.config.serial) }),
+      boot: this.boot,
+      status: () => this.apiStatus(),
+      metrics: () => this.metrics(),
+      refused: () => this.status.emit('refused'),
+      changed: () => {
+        // Someone joined or left: a monitor that just connected gets the whole picture, not only what changes next.
+        this.lastFeed = { status: '', clients: '' };
+        this.publishStatus();
+      },
+    });
+    await l.listen();
+    this.web.set(cfg.name, l);
+  }
+
+  /** GET /api/status and the dashboard's {status}: the facts STATUS= is made from. */
+  apiStatus(): ApiStatus {
+    const k = this.bridge.counters;
+    const ring = this.bridge.ring;
+    const link = this.link.reportedState;
+    const listeners: ListenerStatus[] = [
+      ...[...this.tcp.values()].map((l) => ({ name: l.name, kind: 'tcp' as const, host: l.config.host, port: l.port, mode: l.config.mode, clients: l.sessions.size })),
+      ...[...this.udp.values()].map((l) => ({ name: l.name, kind: 'udp' as const, host: l.config.host, port: l.port, mode: l.config.mode, clients: l.peerCount })),
+      ...[...this.web.values()].map((l) => ({ name: l.name, kind: 'web' as const, host: l.config.host, port: l.port, mode: l.config.mode, clients: l.clientCount })),
+    ];
+    const snap = this.status.snapshot;
+    return {
+      version: packageVersion(),
+      uptimeS: Math.round((Date.now() - this.startedAt) / 1000),
+      phase: snap.phase,
+      device: webDevice(link.state, link.detail, { device: this.link.describe, settings: describeSettings(this.config.serial) }),
+      listeners,
+      clients: snap.clients,
+      counters: {
+        linesFromDevice: k.deviceLines,
+        linesToDevice: k.clientLines,
+        bytesFromDevice: k.deviceBytes,
+        dropped: k.lost,
+        refused: k.refused,
+        connectionsRefused: this.extra.connectionsRefused,
+        reconnects: this.extra.reconnects,
+      },
+      ring: { bytes: ring.capacityBytes, usedBytes: ring.backlogBytes(ring.oldestSeq), oldestSeq: ring.oldestSeq, endSeq: ring.endSeq },
+      reload: this.lastReload,
+      degraded: snap.degraded,
+      statusLine: this.statusLine(),
+      leds: patternsFor(snap, { foldDevice: this.config.leds.serial.pin < 0 && this.config.leds.ready.pin >= 0 }),
+    };
+  }
+
+  /** Every TCP and web client, for the dashboard. (UDP peers are counted per listener in {status}.) */
+  clientList(): ClientInfo[] {
+    const out: ClientInfo[] = [];
+    const add = (s: ClientSession, mode: ClientInfo['mode']): void => {
+      out.push({
+        id: s.tag,
+        listener: s.label.listener,
+        via: s.label.via,
+        peer: s.label.peer,
+        mode,
+        since: s.since,
+        linesIn: s.stats.linesIn,
+        linesOut: s.stats.linesOut,
+        lost: s.stats.lost,
+      });
+    };
+    for (const l of this.tcp.values()) for (const s of l.sessions) add(s, l.config.mode);
+    for (const l of this.web.values()) for (const c of l.clients) add(c.session, c.monitor ? 'monitor' : l.config.mode);
+    return out;
+  }
+
+  private metrics(): string {
+    let linesOut = 0;
+    let bytesOut = 0;
+    for (const l of this.tcp.values()) for (const s of l.sessions) (linesOut += s.stats.linesOut), (bytesOut += s.stats.bytesOut);
+    for (const l of this.web.values()) for (const c of l.clients) (linesOut += c.session.stats.linesOut), (bytesOut += c.session.stats.bytesOut);
+    return formatMetrics(this.apiStatus(), { linesOut, bytesOut });
+  }
+
+  /** The dashboard: the client list and the status, each sent when it changed (checked at most once a second, and on joins and leaves). */
+  private feedMonitors(): void {
+    if (this.web.size === 0) return;
+    const list = this.clientList();
+    const clients = JSON.stringify(list);
+    if (clients !== this.lastFeed.clients) {
+      this.lastFeed.clients = clients;
+      for (const l of this.web.values()) l.toMonitors({ clients: list });
+    }
+    // Students see only how many are connected, sent when that number changes (not with every line counted).
+    for (const l of this.web.values()) {
+      if (this.studentCounts.get(l.name) === l.clientCount) continue;
+      this.studentCounts.set(l.name, l.clientCount);
+      l.toStudents({ clients: l.clientCount });
+    }
+    const status = this.apiStatus();
+    const key = JSON.stringify({ ...status, uptimeS: 0 });
+    if (key !== this.lastFeed.status) {
+      this.lastFeed.status = key;
+      for (const l of this.web.values()) l.toMonitors({ status });
+    }
+  }
+
   private async addUdp(cfg: UdpListenerConfig): Promise<void> {
     const l = new UdpListener(cfg, {
       bridge: this.bridge,
@@ -312,19 +478,34 @@ export class Daemon {
     this.udp.set(cfg.name, l);
   }
 
-  /** Unchanged listeners keep their socket and clients; changed ones are rebound; removed ones close. */
-  private async applyListeners<C extends { name: string }, L extends { config: C }>(
+  /**
+   * Unchanged listeners keep their socket and clients; removed ones close. A changed one is rebound (its clients
+   * closed) only when a key in `rebindKeys` changed (where it listens, or what its connected clients are
+   * promised: mode, framing, who is allowed); any other change (banner, timings, limits) applies to clients that
+   * connect from now on, and the connected ones keep theirs, as ser2net applies a port's new config when its
+   * users have gone. `rebindKeys` null: every change rebinds.
+   */
+  private async applyListeners<C extends { name: string }, L extends { config: C; reconfigure?(cfg: C): void }>(
     current: Map<string, L>,
     wanted: C[],
     add: (cfg: C) => Promise<void>,
-    close: (l: L) => Promise<void>,
+    close: (l: L, removed: boolean) => Promise<void>,
+    rebindKeys: readonly (keyof C)[] | null,
   ): Promise<void> {
     const names = new Set(wanted.map((c) => c.name));
     for (const [name, l] of current) {
       const next = wanted.find((c) => c.name === name);
+      if (next && l.reconfigure && rebindKeys && JSON.stringify(next) !== JSON.stringify(l.config)) {
+        const changed = (Object.keys(next) as (keyof C)[]).filter((k) => JSON.stringify(next[k]) !== JSON.stringify(l.config[k]));
+        if (!changed.some((k) => rebindKeys.includes(k))) {
+          l.reconfigure(next);
+          this.opts.log.info(`listener ${name}: ${changed.join(', ')} changed: applies to clients that connect from now on`);
+          continue;
+        }
+      }
       if (!names.has(name) || JSON.stringify(next) !== JSON.stringify(l.config)) {
         current.delete(name);
-        await close(l);
+        await close(l, !names.has(name));
         this.opts.log.info(`listener ${name}: ${names.has(name) ? 'changed, rebinding' : 'removed'}`);
       }
     }
@@ -339,8 +520,28 @@ export class Daemon {
   }
 }
 
+/** What a connected client was promised: a change here closes the listener's clients (see applyListeners). */
+const TCP_REBIND_KEYS: readonly (keyof TcpListenerConfig)[] = ['host', 'port', 'mode', 'framing', 'lengthDigits', 'telnet', 'allow', 'controlBytes'];
+const WEB_REBIND_KEYS: readonly (keyof WebListenerConfig)[] = ['host', 'port', 'mode', 'allow', 'monitor', 'monitorAllow', 'monitorPassword'];
+
 const DEVICE_STATES: Record<string, DeviceState> = { OPEN: 'open', OPENING: 'waiting', WAITING: 'waiting', FAILED: 'failed', STOPPED: 'stopped' };
 
 function serialChanged(a: SerialConfig, b: SerialConfig): boolean {
   return JSON.stringify(a) !== JSON.stringify({ ...b, writeQueueBytes: a.writeQueueBytes });
+}
+
+function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+let version = '';
+function packageVersion(): string {
+  if (version === '') {
+    try {
+      version = (JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+    } catch {
+      version = 'unknown';
+    }
+  }
+  return version;
 }

@@ -6,7 +6,8 @@
  * histogram (latency). Stalled clients are raw sockets made through libc: SO_RCVBUF is shrunk before connect
  * (Node cannot) and they never read, so the bridge's sends to them back up after a few KiB.
  */
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
+import WebSocket from 'ws';
 import { Histogram } from './histogram.js';
 import { acceptQueue } from './proc.js';
 import { LINE_BYTES, SEQ_AT, SEQ_DIGITS, STAMP_AT, STAMP_DIGITS, getDigits } from './lines.js';
@@ -64,10 +65,8 @@ class Reader {
   private inNotice = false;
   private syncTail = '';
 
-  constructor(readonly socket: Socket) {
-    socket.on('close', () => (this.closed = true));
-    socket.on('error', () => {});
-  }
+  /** A TCP socket or a WebSocket: the reader only needs to know when it closed, and to close it. */
+  constructor(readonly socket: { destroy(): void }) {}
 
   reset(): void {
     this.bytes = 0;
@@ -190,8 +189,30 @@ function connectReader(port: number): Promise<Reader | null> {
         },
       },
     });
-    s.once('connect', () => resolve((reader = new Reader(s))));
+    s.once('connect', () => {
+      const r = (reader = new Reader(s));
+      s.on('close', () => (r.closed = true));
+      s.on('error', () => {});
+      resolve(r);
+    });
     s.once('error', () => resolve(null));
+  });
+}
+
+/**
+ * A browser tab as the gateway sees one: a WebSocket on the web listener's /ws, device bytes in binary frames
+ * (the gateway's JSON text frames, {at} after each batch, are control, not data).
+ */
+function connectWebReader(port: number): Promise<Reader | null> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, 'serial-gateway.1', { perMessageDeflate: false });
+    const reader = new Reader({ destroy: () => ws.terminate() });
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (isBinary) reader.onData(data);
+    });
+    ws.once('open', () => resolve(reader));
+    ws.on('close', () => (reader.closed = true));
+    ws.on('error', () => resolve(null));
   });
 }
 
@@ -232,7 +253,8 @@ async function handle(req: FarmRequest): Promise<FarmReply> {
         return { op: 'connect', connected };
       }
       for (let i = 0; i < req.count; i += CONNECT_BATCH) {
-        const batch = await Promise.all(Array.from({ length: Math.min(CONNECT_BATCH, req.count - i) }, () => connectReader(req.port)));
+        const connectOne = req.web ? connectWebReader : connectReader;
+        const batch = await Promise.all(Array.from({ length: Math.min(CONNECT_BATCH, req.count - i) }, () => connectOne(req.port)));
         for (const r of batch) if (r) (readers.push(r), connected++);
         await acceptedBy(req.port);
       }

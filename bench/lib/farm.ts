@@ -18,7 +18,7 @@ export interface ReaderReport {
 }
 
 export type FarmRequest =
-  | { op: 'connect'; port: number; count: number; stalled?: boolean; rcvbuf?: number }
+  | { op: 'connect'; port: number; count: number; stalled?: boolean; rcvbuf?: number; web?: boolean }
   | { op: 'synced'; token: number }
   | { op: 'measure'; mode: 'bytes' | 'stamps'; base: string }
   | { op: 'wait'; bytes: number; idleMs: number; maxMs: number }
@@ -72,9 +72,12 @@ export class Farm {
     });
   }
 
+  /** What reading clients are: TCP sockets, or browser tabs (WebSockets on a web listener's /ws). */
+  clientKind: 'tcp' | 'web' = 'tcp';
+
   /** Connects `count` reading clients; resolves with how many connected. */
   async readers(port: number, count: number): Promise<number> {
-    return (await this.ask({ op: 'connect', port, count })).connected;
+    return (await this.ask({ op: 'connect', port, count, web: this.clientKind === 'web' })).connected;
   }
 
   /** Connects `count` clients that never read, with SO_RCVBUF set to `rcvbuf` before connecting. */

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createNotifyListener, type NotifyListener } from '../../test/support/notify-listener.js';
 import { isListening } from './proc.js';
 
-export type PeerId = 'gateway' | 'transcript' | 'ser2net' | 'socat' | 'plain';
+export type PeerId = 'gateway' | 'transcript' | 'web' | 'ser2net' | 'socat' | 'plain';
 
 export interface PeerContext {
   /** A private scratch directory for config files. */
@@ -39,6 +39,8 @@ export interface Peer {
   label: string;
   /** Whether every client gets every line (socat serves exactly one client). */
   fanOut: boolean;
+  /** What its clients are: TCP sockets (default) or browser tabs on a web listener. */
+  clients?: 'tcp' | 'web';
   /** Why it cannot run here (and how to fix that), or undefined. */
   unavailable(): string | undefined;
   /** What was configured, for the report. */
@@ -123,13 +125,14 @@ async function spawnAndWaitListening(cmd: string, args: string[], port: number, 
   };
 }
 
-function gatewayPeer(o: { id: 'gateway' | 'transcript'; label: string; transcript: boolean; workloads?: readonly string[] }): Peer {
+function gatewayPeer(o: { id: 'gateway' | 'transcript' | 'web'; label: string; transcript: boolean; web?: boolean; workloads?: readonly string[] }): Peer {
   return {
     id: o.id,
     label: o.label,
     fanOut: true,
+    ...(o.web ? { clients: 'web' as const } : {}),
     ...(o.workloads ? { workloads: o.workloads } : {}),
-    settings: `node ${GATEWAY_NODE_ARGS.join(' ')}${GATEWAY_NODE_ARGS.length ? ' ' : ''}dist/src/main.js; tcp listener telnet off, clientBufferBytes ${GATEWAY_CLIENT_BUFFER}, lines.ringBytes ${GATEWAY_RING}, ${o.transcript ? 'transcript.enabled true (dir in the scratch directory), ' : ''}other keys default`,
+    settings: `node ${GATEWAY_NODE_ARGS.join(' ')}${GATEWAY_NODE_ARGS.length ? ' ' : ''}dist/src/main.js; ${o.web ? 'web listener (WebSocket clients)' : 'tcp listener telnet off'}, clientBufferBytes ${GATEWAY_CLIENT_BUFFER}, lines.ringBytes ${GATEWAY_RING}, ${o.transcript ? 'transcript.enabled true (dir in the scratch directory), ' : ''}other keys default`,
     unavailable: () => (existsSync(GATEWAY_MAIN) ? undefined : `${GATEWAY_MAIN} is missing: run \`npm run build\` first`),
     async start(ctx) {
       const file = join(ctx.dir, `${o.id}.yaml`);
@@ -143,13 +146,24 @@ function gatewayPeer(o: { id: 'gateway' | 'transcript'; label: string; transcrip
   reconnectMaxMs: 200
 lines:
   ringBytes: ${GATEWAY_RING}
-tcp:
+${
+  o.web
+    ? `tcp: []
+web:
+  - name: bench
+    host: 127.0.0.1
+    port: ${ctx.port}
+    maxClients: ${ctx.maxClients}
+    clientBufferBytes: ${GATEWAY_CLIENT_BUFFER}
+    monitor: false`
+    : `tcp:
   - name: bench
     host: 127.0.0.1
     port: ${ctx.port}
     telnet: off
     maxClients: ${ctx.maxClients}
-    clientBufferBytes: ${GATEWAY_CLIENT_BUFFER}
+    clientBufferBytes: ${GATEWAY_CLIENT_BUFFER}`
+}
 udp: []
 ${o.transcript ? `transcript:\n  enabled: true\n  dir: ${transcriptDir}\n` : ''}`,
       );
@@ -263,4 +277,6 @@ export const plain: Peer = {
   },
 };
 
-export const ALL_PEERS: Peer[] = [gateway, transcriptGateway, ser2net, socat, plain];
+/** The same gateway, its clients browser tabs (WebSockets on a web listener) instead of TCP sockets (issue 18). */
+export const gatewayWeb = gatewayPeer({ id: 'web', label: 'gateway, web clients', transcript: false, web: true });
+export const ALL_PEERS: Peer[] = [gateway, transcriptGateway, gatewayWeb, ser2net, socat, plain];

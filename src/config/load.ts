@@ -31,7 +31,7 @@ import {
   registerConvictFormats,
 } from './formats.js';
 import type { SectionListSpec, SectionSpec } from './formats.js';
-import { gatewaySchema, tcpListenerSchema, toConvictSchema, udpListenerSchema } from './schema.js';
+import { gatewaySchema, tcpListenerSchema, toConvictSchema, udpListenerSchema, webListenerSchema } from './schema.js';
 import type { GatewayConfig, TcpListenerConfig, UdpListenerConfig } from './types.js';
 
 export type { ConfigError } from './errors.js';
@@ -162,6 +162,7 @@ function indexPositions(node: unknown, path: string, lines: LineCounter, out: Ma
 
 const tcpItemSchema = toConvictSchema(tcpListenerSchema);
 const udpItemSchema = toConvictSchema(udpListenerSchema);
+const webItemSchema = toConvictSchema(webListenerSchema);
 const rootConvictSchema = toConvictSchema(gatewaySchema);
 
 class ConfigCheck {
@@ -195,6 +196,7 @@ class ConfigCheck {
       ...all,
       tcp: this.validateItems(all['tcp'], tcpItemSchema, 'tcp'),
       udp: this.validateItems(all['udp'], udpItemSchema, 'udp'),
+      web: this.validateItems(all['web'], webItemSchema, 'web'),
     } as unknown as GatewayConfig;
 
     if (this.errors.length > 0) return this.failure();
@@ -371,7 +373,7 @@ class ConfigCheck {
     }
   }
 
-  private validateItems(list: unknown, itemSchema: object, key: 'tcp' | 'udp'): Mapping[] {
+  private validateItems(list: unknown, itemSchema: object, key: 'tcp' | 'udp' | 'web'): Mapping[] {
     if (!Array.isArray(list)) return [];
     const out: Mapping[] = [];
     list.forEach((item, i) => {
@@ -399,11 +401,12 @@ class ConfigCheck {
       );
     }
     let biggest: { path: string; bytes: number } | undefined;
-    config.tcp.forEach((l, i) => {
+    const buffered = [...config.tcp.map((l, i) => ({ l, path: `tcp[${i}]` })), ...config.web.map((l, i) => ({ l, path: `web[${i}]` }))];
+    for (const { l, path } of buffered) {
       if (biggest === undefined || l.clientBufferBytes > biggest.bytes) {
-        biggest = { path: `tcp[${i}].clientBufferBytes`, bytes: l.clientBufferBytes };
+        biggest = { path: `${path}.clientBufferBytes`, bytes: l.clientBufferBytes };
       }
-    });
+    }
     if (biggest !== undefined && lines.ringBytes < 4 * biggest.bytes) {
       this.add(
         'lines.ringBytes',
@@ -415,11 +418,12 @@ class ConfigCheck {
     const listeners: { path: string; name: string }[] = [
       ...config.tcp.map((l, i) => ({ path: `tcp[${i}]`, name: l.name })),
       ...config.udp.map((l, i) => ({ path: `udp[${i}]`, name: l.name })),
+      ...config.web.map((l, i) => ({ path: `web[${i}]`, name: l.name })),
     ];
     for (const { path, name } of listeners) {
       const first = names.get(name);
       if (first !== undefined) {
-        this.add(`${path}.name`, `${quote(name)} is already the name of ${first}; listener names must be unique across tcp and udp`);
+        this.add(`${path}.name`, `${quote(name)} is already the name of ${first}; listener names must be unique across tcp, udp and web`);
       } else {
         names.set(name, path);
       }
@@ -427,6 +431,7 @@ class ConfigCheck {
 
     this.checkPorts(config.tcp, 'tcp');
     this.checkPorts(config.udp, 'udp');
+    this.checkWebPorts(config);
 
     if (config.transcript.maxFileBytes > config.transcript.maxBytes) {
       this.add(
@@ -447,6 +452,23 @@ class ConfigCheck {
           `tcp[${i}].controlBytes`,
           `only applies to mode: monitor (other modes always pass device bytes on unchanged); this listener's mode is ${l.mode} (remove controlBytes)`,
         );
+      }
+    });
+  }
+
+  /** A web listener is a TCP port too: it may clash with another web listener or with a tcp one. */
+  private checkWebPorts(config: GatewayConfig): void {
+    const taken = [
+      ...config.tcp.map((l, i) => ({ l, path: `tcp[${i}]` })),
+      ...config.web.map((l, i) => ({ l, path: `web[${i}]` })),
+    ];
+    config.web.forEach((b, j) => {
+      const mine = `web[${j}]`;
+      for (const { l: a, path } of taken) {
+        if (path === mine) return; // only clashes with those listed before it
+        if (a.port !== b.port || !hostsOverlap(a.host, b.host)) continue;
+        this.add(`${mine}.port`, `port ${b.port} on ${b.host} is already used by ${path} (${a.name} on ${a.host}); a web listener is a TCP port too`);
+        return;
       }
     });
   }
@@ -533,19 +555,24 @@ function whereKeyLives(key: string): string[] {
 
 // ---- --print-config ----
 
+const HIDDEN = '(hidden)';
+
 /**
  * The effective config as YAML, with a comment on each value that is not the default naming where it
  * came from. The output loads back to the same config.
  */
 export function describeConfig(config: GatewayConfig, sources: ConfigSources, file?: string): string {
-  const doc = new Document(config);
+  // A password is not printed: --print-config output ends up in terminals, tickets and chat.
+  const shown = { ...config, web: config.web.map((l) => (l.monitorPassword === '' ? l : { ...l, monitorPassword: HIDDEN })) };
+  const doc = new Document(shown);
   doc.commentBefore = [
     ' serial-gateway: effective configuration' + (file !== undefined ? ` (config file: ${file.replace(/[\r\n]/g, ' ')})` : ''),
     ' Values without a comment are the built-in defaults.',
   ].join('\n');
   for (const [path, source] of Object.entries(sources)) {
     if (source === 'default') continue;
-    const note = source === 'file' ? ' from the config file' : ` from $${source.slice('env:'.length)}`;
+    let note = source === 'file' ? ' from the config file' : ` from $${source.slice('env:'.length)}`;
+    if (path.endsWith('.monitorPassword')) note += '; set, not shown';
     const segments = pathSegments(path);
     const node = doc.getIn(segments, true);
     if (isScalar(node)) {

@@ -112,6 +112,29 @@ export const udpListenerSchema: SectionSpec = {
   requestTimeoutMs: requestTimeoutMs(),
 };
 
+export const webListenerSchema: SectionSpec = {
+  name: text(null, 32, 'unique listener name', 'listenerName'),
+  host: text('0.0.0.0', 64, 'address to listen on', 'host'),
+  port: int(null, 1, 65535, 'TCP port of the web pages and their WebSockets'),
+  mode: oneOf('shared', ['shared', 'request'], 'what the student console at / gives each browser tab', {
+    monitor: 'a web listener serves the read-only view at /monitor (monitor: true); mode is for /',
+  }),
+  maxClients: int(64, 1, 10000, 'browser tabs connected at once (monitors included)', 'clients'),
+  maxClientsPerAddress: int(0, 0, 10000, 'browser tabs from one address at once (0 = no limit)', 'clients'),
+  allow: allowList('addresses or networks allowed to open the pages ([] = everyone)'),
+  title: text('serial-gateway', 128, 'the page title'),
+  banner: text('', 4096, 'shown on connect; {listener} {port} {device} {settings} {clients}'),
+  clientBufferBytes: int(262144, 1024, 16777216, 'output backlog per browser before it lags', 'bytes'),
+  notices: bool(true, 'show gateway notices (lag, drops, device state) in the page'),
+  idleTimeoutMs: int(0, 0, 86400000, 'close a tab that sent no line this long (0 = never)', 'milliseconds'),
+  replyMaxLines: replyMaxLines(),
+  replyQuietMs: replyQuietMs(),
+  requestTimeoutMs: requestTimeoutMs(),
+  monitor: bool(true, 'serve the instructor dashboard at /monitor'),
+  monitorAllow: allowList('addresses or networks allowed to open /monitor, /api/status and /metrics ([] = as allow)'),
+  monitorPassword: text('', 256, "HTTP Basic password for /monitor, /api/status and /metrics ('' = none)"),
+};
+
 function listeners(item: SectionSpec, defaults: object[], doc: string): SectionListSpec {
   return { doc, default: defaults, format: 'sg-section-list', maxItems: MAX_LISTENERS, item, itemNoun: 'listener' };
 }
@@ -155,6 +178,7 @@ export const gatewaySchema: SectionSpec = {
   },
   tcp: listeners(tcpListenerSchema, [{ name: 'lab', host: '0.0.0.0', port: 2323 }], 'TCP listeners'),
   udp: listeners(udpListenerSchema, [{ name: 'udp', port: 2324 }], 'UDP listeners'),
+  web: listeners(webListenerSchema, [], 'web listeners (browser console and dashboard)'),
   log: {
     level: oneOf('info', ['error', 'warning', 'info', 'debug'], 'least severe message logged'),
   },

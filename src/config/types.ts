@@ -111,6 +111,33 @@ export interface UdpListenerConfig {
   requestTimeoutMs: number;
 }
 
+export interface WebListenerConfig {
+  name: string;
+  host: string;
+  port: number;
+  /** The student console's mode; the dashboard is /monitor. */
+  mode: UdpMode;
+  maxClients: number;
+  /** 0 = no per-address limit. */
+  maxClientsPerAddress: number;
+  allow: string[];
+  title: string;
+  banner: string;
+  clientBufferBytes: number;
+  notices: boolean;
+  /** 0 = never. */
+  idleTimeoutMs: number;
+  replyMaxLines: number;
+  replyQuietMs: number;
+  requestTimeoutMs: number;
+  /** Serve /monitor and /ws/monitor. */
+  monitor: boolean;
+  /** [] = the same as `allow`. */
+  monitorAllow: string[];
+  /** '' = no password. */
+  monitorPassword: string;
+}
+
 export interface LogConfig {
   level: LogLevel;
 }
@@ -158,6 +185,7 @@ export interface GatewayConfig {
   labbox: LabBoxConfig;
   tcp: TcpListenerConfig[];
   udp: UdpListenerConfig[];
+  web: WebListenerConfig[];
   log: LogConfig;
   leds: LedsConfig;
   shutdown: ShutdownConfig;

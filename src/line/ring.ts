@@ -455,9 +455,14 @@ export class LineRing {
     return this.writeOff - this.lineStart;
   }
 
-  /** A new consumer starts at the newest data. */
-  attach(onPinnedEvicted: PinnedEvictionPolicy): RingCursor {
-    const cursor = new RingCursor(this.end, onPinnedEvicted);
+  /**
+   * A new consumer starts at the newest data, or at `fromSeq` (a client resuming where it left off), kept within
+   * the records still held: a seq already evicted starts at the oldest, one not framed yet at the newest. The
+   * caller learns how many it missed from `cursor.seq - fromSeq`; they are not counted as this cursor's `lost`.
+   */
+  attach(onPinnedEvicted: PinnedEvictionPolicy, fromSeq: number = this.end): RingCursor {
+    const seq = Math.min(Math.max(fromSeq, this.oldest), this.end);
+    const cursor = new RingCursor(seq, onPinnedEvicted);
     this.cursors.add(cursor);
     return cursor;
   }

@@ -49,7 +49,12 @@ export class InputFramer {
     return this.pendingBytes;
   }
 
-  push(view: Buffer, onLine: (line: Buffer) => void, onOverflow: (droppedBytes: number) => void): void {
+  /**
+   * Frames `view`, calling onLine for each whole line. `stop`, asked after each line, ends framing early (the
+   * receiver cannot take more now): the return value is how many bytes of `view` were consumed, and the caller
+   * pushes the rest later (as LengthPrefixDecoder.push does). Without a stop, the whole view is consumed.
+   */
+  push(view: Buffer, onLine: (line: Buffer) => void, onOverflow: (droppedBytes: number) => void, stop?: () => boolean): number {
     const n = view.length;
     let i = 0;
     if (this.afterCr && n > 0) {
@@ -71,8 +76,10 @@ export class InputFramer {
         }
       }
       start = i + 1;
+      if (stop !== undefined && start < n && stop()) return start;
     }
     if (start < n) this.hold(view, start, n);
+    return n;
   }
 
   /**

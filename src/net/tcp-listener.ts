@@ -5,7 +5,12 @@ import type { Log } from '../core/log.js';
 import type { TcpListenerConfig } from '../config/types.js';
 import { tcpClient } from '../events.js';
 import { AllowList } from './allow.js';
-import { TcpSession } from './tcp-session.js';
+import { noticeLine, notices } from '../session/notices.js';
+import { ClientSession } from '../session/client-session.js';
+import type { ClientTransport } from '../session/transport.js';
+import { TcpLineReader } from './tcp-reader.js';
+import { TcpLineWriter } from './tcp-writer.js';
+import { TelnetDecoder } from './telnet.js';
 
 export interface TcpListenerContext {
   bridge: Bridge;
@@ -29,15 +34,27 @@ const BUSY_LINGER_MS = 2000;
 export class TcpListener {
   private server: Server | null = null;
   private serverClosed: Promise<void> = Promise.resolve();
-  readonly sessions = new Set<TcpSession>();
+  readonly sessions = new Set<ClientSession>();
   private readonly allow: AllowList;
   readonly stats = { accepted: 0, refused: 0 };
 
   constructor(
-    readonly config: TcpListenerConfig,
+    private cfg: TcpListenerConfig,
     private readonly ctx: TcpListenerContext,
   ) {
-    this.allow = new AllowList(config.allow);
+    this.allow = new AllowList(cfg.allow);
+  }
+
+  get config(): TcpListenerConfig {
+    return this.cfg;
+  }
+
+  /**
+   * A reload changed keys that do not need a rebind (banner, limits, timings): clients that connect from now on
+   * get them; connected ones keep the config they were accepted with.
+   */
+  reconfigure(cfg: TcpListenerConfig): void {
+    this.cfg = cfg;
   }
 
   get name(): string {
@@ -104,7 +121,7 @@ export class TcpListener {
       this.ctx.log.info(`${cfg.name}: refused ${address}: ${why}`);
       if (this.ctx.bridge.recording) this.ctx.bridge.events.refused(tcpClient(cfg.name, socket), why);
       socket.on('error', () => {});
-      if (cfg.notices && cfg.framing !== 'raw') socket.end(`! busy: ${why}\r\n`);
+      if (cfg.notices && cfg.framing !== 'raw') socket.end(noticeLine(notices.busy(why)));
       else socket.end();
       // Read and discard what the client sent: a socket never read never sees the client's FIN, so it stayed
       // open for good (an fd per refusal, and server.close() and SIGTERM waited forever). A client that keeps
@@ -116,9 +133,9 @@ export class TcpListener {
       return;
     }
     this.stats.accepted++;
-    const session = new TcpSession(socket, {
+    const session = new ClientSession(tcpTransport(socket, cfg, this.ctx.maxLineBytes()), {
       bridge: this.ctx.bridge,
-      config: cfg,
+      policy: cfg,
       clock: this.ctx.clock,
       log: this.ctx.log,
       maxLineBytes: this.ctx.maxLineBytes(),
@@ -150,7 +167,20 @@ export class TcpListener {
 
   private countFrom(address: string): number {
     let n = 0;
-    for (const s of this.sessions) if (!s.leaving && s.socket.remoteAddress === address) n++;
+    for (const s of this.sessions) if (!s.leaving && s.transport.address === address) n++;
     return n;
   }
+}
+
+/** A TCP client's transport: one telnet decoder shared by its reader (decoding) and writer (IAC escaping). */
+export function tcpTransport(socket: Socket, cfg: TcpListenerConfig, maxLineBytes: number): ClientTransport {
+  const telnet = cfg.framing === 'raw' ? null : new TelnetDecoder({ mode: cfg.telnet });
+  const address = socket.remoteAddress ?? '';
+  return {
+    label: { via: 'tcp', listener: cfg.name, peer: `${address}:${socket.remotePort}` },
+    address,
+    port: socket.remotePort ?? 0,
+    reader: new TcpLineReader(socket, cfg, telnet, maxLineBytes),
+    writer: new TcpLineWriter(socket, { ...cfg, visibleOnly: cfg.mode === 'monitor' && cfg.controlBytes !== 'raw' }, telnet),
+  };
 }

@@ -10,6 +10,7 @@ import type { LinkState } from '../serial/serial-link.js';
 import type { WriteSource } from '../route/write-queue.js';
 import { AllowList } from './allow.js';
 import { AMPLIFICATION, COOKIE_LIFETIME_MS, CookieJar, SendBudget, cookieNotice, resolveTrusted, wireOverhead } from './udp-proof.js';
+import { noticeLine, notices } from '../session/notices.js';
 
 /**
  * One configured UDP port. A datagram carries one or more lines for the device (no terminator: one line), and
@@ -219,7 +220,7 @@ export class UdpListener implements Consumer {
     const max = this.ctx.maxLineBytes();
     if (msg.length > max) {
       this.stats.refused++;
-      this.sendText(from, `! datagram refused: ${msg.length} bytes, the limit is ${max} (lines.maxLineBytes)\r\n`);
+      this.sendText(from, noticeLine(notices.datagramTooLong(msg.length, max)));
       return;
     }
     if (msg.length === 0) return;
@@ -247,19 +248,19 @@ export class UdpListener implements Consumer {
             owner: peer.tag,
             timing: cfg,
             finished: (r: { timedOut: boolean }) => {
-              if (r.timedOut) this.sendText(peer, `! no reply from the device within ${cfg.requestTimeoutMs} ms\r\n`);
+              if (r.timedOut) this.sendText(peer, noticeLine(notices.noReply(cfg.requestTimeoutMs)));
             },
           }
         : undefined;
     const result = this.ctx.bridge.submit(line, {
       source: peer.source,
-      from: `${peer.address}:${peer.port} (udp)`,
+      from: { via: 'udp', listener: this.name, peer: `${peer.address}:${peer.port}` },
       sender: { via: 'udp', listener: this.name, address: peer.address, port: peer.port },
       ...(request ? { request } : {}),
     });
     if (result === 'full') {
       this.stats.refused++;
-      this.sendText(peer, '! line refused: the device queue is full\r\n');
+      this.sendText(peer, noticeLine(notices.queueFull(false)));
     }
   }
 

@@ -9,6 +9,7 @@
  *   told). Each source may hold at most `sourceBytes`: past that it is asked to pause (TCP stops reading its
  *   socket, so the sender is slowed by backpressure rather than by memory) and resumed once it drained.
  */
+import type { ClientLabel } from '../session/transport.js';
 
 export interface WriteSource {
   /** Stable id, for logs. */
@@ -25,8 +26,8 @@ export interface QueuedLine {
   bytes: Buffer;
   /** The line as the client sent it (without the delimiter), for monitors and request matching. */
   line: Buffer;
-  /** Who sent it, as monitors show it (`10.0.0.7:51234`). */
-  from: string;
+  /** Who sent it, as monitors show it. */
+  from: ClientLabel;
   /** Who sent it, for the transcript (a ClientRef; typed loosely to keep this module free of the gateway's types). */
   sender?: { via: 'tcp' | 'udp' | 'web'; listener: string; address: string; port: number } | undefined;
   /** Called once the device accepted the bytes (or with an error when the queue dropped them). */

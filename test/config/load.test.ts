@@ -68,6 +68,33 @@ t.test('config/demo.yaml loads clean with the simulator and four listeners', (t)
   t.equal(sources['serial.baudRate'], 'default');
   t.equal(sources['tcp[1].closeAfterReply'], 'file');
   t.equal(sources['tcp[1].framing'], 'default');
+  t.same(
+    config.web.map((l) => [l.name, l.host, l.port, l.mode, l.monitor, l.monitorPassword]),
+    [['web', '127.0.0.1', 8080, 'request', true, '']],
+    'and one web listener on this machine only',
+  );
+  t.end();
+});
+
+t.test('web listeners: defaults, checks with place and hint, and port clashes with tcp', (t) => {
+  const ok = loaded(loadConfigText('web:\n  - name: w\n    port: 8080\n', 'c.yaml', {}));
+  const w = ok.config.web[0]!;
+  t.same(
+    [w.host, w.mode, w.maxClients, w.clientBufferBytes, w.monitor, w.monitorAllow, w.monitorPassword, w.title],
+    ['0.0.0.0', 'shared', 64, 262144, true, [], '', 'serial-gateway'],
+    'defaults filled in',
+  );
+  t.same(loaded(loadConfigText('', 'c.yaml', {})).config.web, [], 'no web listener unless configured');
+  t.same(messages(loadConfigText('web:\n  - name: w\n    port: 8080\n    mode: monitor\n', 'c.yaml', {})), [
+    'c.yaml:4:5: web[0].mode: must be one of shared, request; found "monitor" (a web listener serves the read-only view at /monitor (monitor: true); mode is for /)',
+  ]);
+  t.same(messages(loadConfigText('web:\n  - name: w\n    port: 8080\n    monitorPasword: x\n', 'c.yaml', {})), [
+    'c.yaml:4:5: web[0].monitorPasword: unknown key; did you mean "web[0].monitorPassword"?',
+  ]);
+  t.same(messages(loadConfigText('tcp:\n  - name: lab\n    port: 8080\nweb:\n  - name: w\n    port: 8080\n', 'c.yaml', {})), [
+    'c.yaml:6:5: web[0].port: port 8080 on 0.0.0.0 is already used by tcp[0] (lab on 0.0.0.0); a web listener is a TCP port too',
+  ]);
+  t.same(messages(loadConfigText('tcp: []\nweb:\n  - name: w\n    port: 8080\n    allow: [10.0.0.0/33]\n', 'c.yaml', {})).length, 1, 'allow entries are checked like tcp ones');
   t.end();
 });
 
@@ -114,7 +141,7 @@ const broken: [string, string[]][] = [
   ],
   [
     'dup-name.yaml',
-    ['dup-name.yaml:5:5: udp[0].name: "lab" is already the name of tcp[0]; listener names must be unique across tcp and udp'],
+    ['dup-name.yaml:5:5: udp[0].name: "lab" is already the name of tcp[0]; listener names must be unique across tcp, udp and web'],
   ],
   [
     'scalar-section.yaml',
@@ -195,12 +222,12 @@ t.test('shapes convict cannot handle become plain errors', (t) => {
     ['serial:\n  baudRate:', 'c.yaml:2:3: serial.baudRate: must be an integer from 50 to 4000000 (bits per second); found nothing (an empty value): give a value or remove the key to get the default'],
     ['- serial', 'c.yaml: the file must be a mapping of sections (serial:, lines:, tcp:, ...); found a list'],
     ['seral:\n  path: /dev/ttyACM0', 'c.yaml:1:1: seral: unknown key; did you mean "serial"?'],
-    ['port: 2323', 'c.yaml:1:1: port: unknown key here; "port" is a key of tcp[N], udp[N]'],
-    ['bogus: 1', 'c.yaml:1:1: bogus: unknown section; the sections are serial, lines, labbox, tcp, udp, log, leds, shutdown, transcript'],
+    ['port: 2323', 'c.yaml:1:1: port: unknown key here; "port" is a key of tcp[N], udp[N], web[N]'],
+    ['bogus: 1', 'c.yaml:1:1: bogus: unknown section; the sections are serial, lines, labbox, tcp, udp, web, log, leds, shutdown, transcript'],
     ['serial:\n  path: /dev/a\n  path: /dev/b', 'c.yaml:3:3: invalid YAML: Map keys must be unique'],
     ['serial:\n\tpath: /dev/a', 'c.yaml:2:1: invalid YAML: Tabs are not allowed as indentation'],
     ['serial:\n  path: !!binary aGk=', 'c.yaml:2:3: serial.path: must be a device path like /dev/ttyUSB0, \'sim:labbox\' for the simulator, or \'\' to find the port by serial.match; found binary data'],
-    ['"a\\nb": 1', 'c.yaml:1:1: "a\\nb": unknown section; the sections are serial, lines, labbox, tcp, udp, log, leds, shutdown, transcript'],
+    ['"a\\nb": 1', 'c.yaml:1:1: "a\\nb": unknown section; the sections are serial, lines, labbox, tcp, udp, web, log, leds, shutdown, transcript'],
   ];
   for (const [text, expected] of cases) {
     t.same(messages(loadConfigText(text, 'c.yaml', {})), [expected], JSON.stringify(text));
@@ -286,7 +313,7 @@ t.test('environment overrides apply after the file, are validated, and are repor
     '$SERIAL_GATEWAY_LOG_LEVEL: log.level: must be one of error, warning, info, debug; found "DEBUG"; did you mean "debug"?',
   ]);
   t.same(messages(loadConfig(demoFile, { SERIAL_GATEWAY_TCP_PORT: '2325' })), [
-    `${demoFile}:21:5: tcp[1].port: tcp port 2325 on 127.0.0.1 is already used by tcp[0] (lab on 127.0.0.1, port from $SERIAL_GATEWAY_TCP_PORT); both listen on the same address`,
+    `${demoFile}:22:5: tcp[1].port: tcp port 2325 on 127.0.0.1 is already used by tcp[0] (lab on 127.0.0.1, port from $SERIAL_GATEWAY_TCP_PORT); both listen on the same address`,
   ]);
   t.same(messages(loadConfigText('tcp: []', 'c.yaml', { SERIAL_GATEWAY_TCP_PORT: '1' })), [
     '$SERIAL_GATEWAY_TCP_PORT: tcp[0].port: there is no tcp listener to set the port of (the tcp list is empty)',
@@ -308,6 +335,14 @@ t.test('describeConfig prints YAML that loads back to the same config, naming ea
   t.match(text, /^ {4}trusted: # others must prove their address: a cookie first, and at most 3x their bytes until they send it back$/m, 'says how UDP treats unproven sources');
   const again = loaded(loadConfigText(text, 'printed.yaml', {}));
   t.same(again.config, config);
+  t.end();
+});
+
+t.test('describeConfig does not print a monitor password', (t) => {
+  const { config, sources } = loaded(loadConfigText('web:\n  - name: w\n    port: 8080\n    monitorPassword: topsecret\n', 'c.yaml', {}));
+  const text = describeConfig(config, sources);
+  t.notMatch(text, 'topsecret');
+  t.match(text, /^ {4}monitorPassword: \(hidden\) # from the config file; set, not shown$/m);
   t.end();
 });
 

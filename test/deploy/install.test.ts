@@ -42,6 +42,8 @@ function fakeClone(dir: string, mainJs = 'console.log("v1");\n'): string {
   cpSync(join(repo, 'package-lock.json'), join(clone, 'package-lock.json'));
   writeFileSync(join(clone, 'dist', 'src', 'main.js'), mainJs);
   writeFileSync(join(clone, 'config', 'default.yaml'), 'serial:\n  path: /dev/labbox\n');
+  mkdirSync(join(clone, 'web'), { recursive: true });
+  writeFileSync(join(clone, 'web', 'console.html'), '<!doctype html>v1\n');
   return clone;
 }
 
@@ -83,6 +85,7 @@ t.test('install into a scratch root, upgrade keeping the config, uninstall, purg
   const opt = join(root, 'opt/serial-gateway');
   t.equal(read(join(opt, 'dist/src/main.js')), 'console.log("v1");\n');
   t.equal(read(join(opt, 'config/default.yaml')), 'serial:\n  path: /dev/labbox\n');
+  t.equal(read(join(opt, 'web/console.html')), '<!doctype html>v1\n', 'the web pages are installed beside the program');
   t.equal(read(join(opt, 'package.json')), read(join(repo, 'package.json')));
   t.ok(existsSync(join(opt, 'package-lock.json')));
   const command = read(join(root, 'usr/local/bin/serial-gateway'));

@@ -12,7 +12,7 @@ import { MAIN, TestClient, freePort, startDaemon } from '../support/daemon.js';
 
 const noPty = ptyUnavailableReason();
 
-function config(o: { device: string; lab: number; other: number; otherBanner?: string; baud?: number; broken?: boolean }): string {
+function config(o: { device: string; lab: number; other: number; otherBanner?: string; otherMode?: string; baud?: number; broken?: boolean }): string {
   return `serial:
   path: ${o.device}
   baudRate: ${o.baud ?? 115200}
@@ -26,6 +26,7 @@ tcp:
     host: 127.0.0.1
     port: ${o.other}
     banner: "${o.otherBanner ?? 'first'}"
+    mode: ${o.otherMode ?? 'shared'}
 udp: []
 log:
   level: debug
@@ -59,7 +60,7 @@ t.test('READY only after the ports are bound; STATUS and WATCHDOG pings; SIGTERM
   c.close();
 });
 
-t.test('SIGHUP: an unchanged listener keeps its clients; a changed one is rebound; a broken file changes nothing', async (t) => {
+t.test('SIGHUP: an unchanged listener keeps its clients; a new banner reaches new clients only; a new mode rebinds; a broken file changes nothing', async (t) => {
   const dir = t.testdir();
   const lab = await freePort();
   const other = await freePort();
@@ -70,15 +71,29 @@ t.test('SIGHUP: an unchanged listener keeps its clients; a changed one is reboun
   t.teardown(() => (keep.close(), moved.close()));
   await moved.waitFor('first');
 
-  // (a) a changed listener
+  // (a) a new banner: ser2net's rule, the connected client keeps its session, a new one gets the new banner
   writeFileSync(join(dir, 'config.yaml'), config({ device: 'sim:labbox', lab, other, otherBanner: 'second' }));
-  const readyCount = d.notify.messages.filter((m) => m.READY === '1').length;
+  let readyCount = d.notify.messages.filter((m) => m.READY === '1').length;
   d.child.kill('SIGHUP');
   const reloading = await d.notify.waitFor((m) => m.RELOADING === '1', 5000);
   t.match(reloading.MONOTONIC_USEC, /^\d+$/, 'RELOADING=1 carries MONOTONIC_USEC');
   await d.notify.waitFor(() => d.notify.messages.filter((m) => m.READY === '1').length > readyCount, 5000);
+  const later = await TestClient.connect(other);
+  t.teardown(() => later.close());
+  await later.waitFor('second');
+  moved.send('name\n');
+  await moved.waitFor('Lab Box');
+  t.notOk(moved.closed, 'a banner change did not close the connected client');
+  t.match(d.output(), /listener other: banner changed: applies to clients that connect from now on/);
+
+  // (b) a new mode: what connected clients were promised changed, so they are closed and the port rebound
+  writeFileSync(join(dir, 'config.yaml'), config({ device: 'sim:labbox', lab, other, otherBanner: 'second', otherMode: 'request' }));
+  readyCount = d.notify.messages.filter((m) => m.READY === '1').length;
+  d.child.kill('SIGHUP');
+  await d.notify.waitFor(() => d.notify.messages.filter((m) => m.READY === '1').length > readyCount, 5000);
   await moved.waitClosed();
-  t.pass('the changed listener closed its client');
+  await later.waitClosed();
+  t.pass('the changed listener closed its clients');
   const again = await TestClient.connect(other);
   t.teardown(() => again.close());
   await again.waitFor('second');

@@ -235,3 +235,42 @@ t.test('random lines, terminators and chunk sizes agree with a reference splitte
   t.equal(failures, 0, `${cases} cases`);
   t.end();
 });
+
+t.test('a stop hook ends framing right after a line; pushing the rest later gives the same lines', (t) => {
+  const input = bin('a\r\nbb\rc\r\0\n\nlong-line-over-the-limit\nd\r');
+  const want = frame([input], 8);
+  for (let cut = 0; cut <= input.length; cut++) {
+    const framer = new InputFramer({ maxLineBytes: 8 });
+    const events: string[] = [];
+    let stops = 0;
+    let badStops = 0;
+    for (const chunk of [input.subarray(0, cut), input.subarray(cut)]) {
+      let rest = chunk;
+      for (;;) {
+        // stop after every line, as a paused client would be
+        let delivered = false;
+        const used = framer.push(
+          rest,
+          (line) => ((delivered = true), events.push(`line:${line.toString('latin1')}`)),
+          (dropped) => ((delivered = true), events.push(`overflow:${dropped}`)),
+          () => delivered,
+        );
+        if (used === rest.length) break;
+        if (!delivered) badStops++;
+        stops++;
+        rest = rest.subarray(used);
+      }
+    }
+    if (JSON.stringify(events) !== JSON.stringify(want)) {
+      t.same(events, want, `cut at ${cut}`);
+      return t.end();
+    }
+    if (badStops > 0) {
+      t.fail(`cut at ${cut}: stopped ${badStops} times without a line`);
+      return t.end();
+    }
+    if (cut === 0) t.ok(stops >= 5, `it did stop mid-chunk (${stops} times)`);
+  }
+  t.pass('every cut, stopping after each line, agrees with framing it whole');
+  t.end();
+});

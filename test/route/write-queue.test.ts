@@ -11,7 +11,7 @@ const item = (src: WriteSource, text: string): QueuedLine => ({
   source: src,
   bytes: Buffer.from(`${text}\r\n`),
   line: Buffer.from(text),
-  from: `client${src.id}`,
+  from: { via: 'tcp', listener: 'test', peer: `client${src.id}` },
 });
 
 t.test('sources take turns line by line: a flooder cannot push a classmate behind its backlog', (t) => {

@@ -4,7 +4,8 @@ import { Bridge } from '../../src/bridge.js';
 import { systemClock } from '../../src/core/clock.js';
 import { silentLog } from '../../src/core/log.js';
 import { loadConfigText } from '../../src/config/load.js';
-import { TcpSession } from '../../src/net/tcp-session.js';
+import { ClientSession } from '../../src/session/client-session.js';
+import { tcpTransport } from '../../src/net/tcp-listener.js';
 
 /** A real loopback connection: the gateway's end and the client's end. */
 async function socketPair(t: { teardown(fn: () => void): void }): Promise<{ server: Socket; client: Socket }> {
@@ -35,9 +36,9 @@ t.test('a client that stops reading holds at most one 64 KiB batch of the ring, 
   t.teardown(() => bridge.dispose());
   const { server, client } = await socketPair(t);
   client.pause(); // never reads: the kernel's buffers fill, then the gateway's socket holds what it was given
-  const session = new TcpSession(server, {
+  const session = new ClientSession(tcpTransport(server, config.tcp[0]!, config.lines.maxLineBytes), {
     bridge,
-    config: config.tcp[0]!,
+    policy: config.tcp[0]!,
     clock: systemClock,
     log: silentLog,
     maxLineBytes: config.lines.maxLineBytes,

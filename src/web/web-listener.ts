@@ -1,0 +1,430 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { join } from 'node:path';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Bridge } from '../bridge.js';
+import type { Clock, Disposer } from '../core/clock.js';
+import type { Log } from '../core/log.js';
+import type { WebListenerConfig } from '../config/types.js';
+import { AllowList } from '../net/allow.js';
+import { ClientSession, type SessionPolicy } from '../session/client-session.js';
+import { notices } from '../session/notices.js';
+import type { CloseWhy } from '../session/transport.js';
+import { CloseCode, PING_INTERVAL_MS, ROUTES, SUBPROTOCOL, type ServerMessage, type WebDevice, type WebDeviceState } from './protocol.js';
+import { wsTransport, type WsLineWriter } from './ws-transport.js';
+
+export interface Asset {
+  body: Buffer;
+  type: string;
+  etag: string;
+}
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.json': 'application/json',
+  '.txt': 'text/plain; charset=utf-8',
+};
+
+/**
+ * The pages, read once at start from the package's `web/` directory and served from memory (the Pi's SD card
+ * is not read per request, and an upgrade in place cannot serve half-old, half-new files). A missing directory
+ * is logged; the routes then answer 404.
+ */
+export function loadAssets(dir: string, log: Log): Map<string, Asset> {
+  const assets = new Map<string, Asset>();
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (err) {
+    log.warn(`web pages not found (${(err as Error).message}): web listeners will answer 404`);
+    return assets;
+  }
+  for (const name of names) {
+    const path = join(dir, name);
+    if (!statSync(path).isFile()) continue;
+    const dot = name.lastIndexOf('.');
+    const type = TYPES[dot >= 0 ? name.slice(dot) : ''] ?? 'application/octet-stream';
+    const body = readFileSync(path);
+    assets.set(name, { body, type, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 16)}"` });
+  }
+  return assets;
+}
+
+export interface WebListenerContext {
+  bridge: Bridge;
+  clock: Clock;
+  log: Log;
+  assets: ReadonlyMap<string, Asset>;
+  maxLineBytes: () => number;
+  device(): { device: string; settings: string };
+  /** Identifies this daemon process, for resume (protocol.ts). */
+  boot: string;
+  /** GET /api/status. */
+  status(): object;
+  /** GET /metrics. */
+  metrics(): string;
+  refused(): void;
+  changed(): void;
+}
+
+const SECURITY_HEADERS = {
+  'Content-Security-Policy': "default-src 'self'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'",
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'Cache-Control': 'no-cache',
+};
+
+/** How long a client may take to send its request headers, and its whole request (slowloris). */
+const HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 15_000;
+
+export function webDevice(state: string, detail: string, device: { device: string; settings: string }): WebDevice {
+  const map: Record<string, WebDeviceState> = { OPEN: 'open', OPENING: 'away', WAITING: 'away', FAILED: 'failed', STOPPED: 'stopped' };
+  return { state: map[state] ?? 'away', path: device.device, settings: device.settings, detail };
+}
+
+interface WebClient {
+  session: ClientSession;
+  writer: WsLineWriter;
+  monitor: boolean;
+  alive: boolean;
+}
+
+/**
+ * One `web:` listener: node:http serves the pages and the status routes; `ws` (noServer) takes the upgrades of
+ * /ws (a student tab, in the listener's mode) and /ws/monitor (read-only). Each socket is a ClientSession over
+ * a WebSocket transport: the same cursor, batches, backlog bound and notices as a TCP client.
+ */
+export class WebListener {
+  private server: Server | null = null;
+  private serverClosed: Promise<void> = Promise.resolve();
+  private readonly wss: WebSocketServer;
+  readonly clients = new Set<WebClient>();
+  private readonly allow: AllowList;
+  private readonly monitorAllow: AllowList;
+  private policy: SessionPolicy;
+  private monitorPolicy: SessionPolicy;
+  private pingTimer: Disposer | null = null;
+  readonly stats = { accepted: 0, refused: 0 };
+
+  constructor(
+    private cfg: WebListenerConfig,
+    private readonly ctx: WebListenerContext,
+  ) {
+    const config = cfg;
+    this.allow = new AllowList(config.allow);
+    this.monitorAllow = new AllowList(config.monitorAllow.length > 0 ? config.monitorAllow : config.allow);
+    this.policy = { ...config, closeOn: '', closeAfterReply: false };
+    this.monitorPolicy = { ...this.policy, mode: 'monitor', idleTimeoutMs: 0 };
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: ctx.maxLineBytes() + 64,
+      perMessageDeflate: false,
+      handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+    });
+  }
+
+  get name(): string {
+    return this.config.name;
+  }
+
+  get config(): WebListenerConfig {
+    return this.cfg;
+  }
+
+  /** A reload changed keys that need no rebind (title, banner, limits, timings): new tabs get them. */
+  reconfigure(cfg: WebListenerConfig): void {
+    this.cfg = cfg;
+    this.policy = { ...cfg, closeOn: '', closeAfterReply: false };
+    this.monitorPolicy = { ...this.policy, mode: 'monitor', idleTimeoutMs: 0 };
+  }
+
+  get port(): number {
+    const addr = this.server?.address();
+    return addr && typeof addr === 'object' ? addr.port : this.config.port;
+  }
+
+  /** Student tabs and monitors. */
+  get clientCount(): number {
+    return this.clients.size;
+  }
+
+  listen(): Promise<void> {
+    const server = createServer((req, res) => this.onRequest(req, res));
+    server.headersTimeout = HEADERS_TIMEOUT_MS;
+    server.requestTimeout = REQUEST_TIMEOUT_MS;
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
+    this.server = server;
+    this.pingTimer = this.ctx.clock.setInterval(() => this.ping(), PING_INTERVAL_MS);
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: this.config.host, port: this.config.port, exclusive: true }, () => {
+        server.off('error', reject);
+        server.on('error', (err) => this.ctx.log.error(`${this.name}: ${err.message}`));
+        resolve();
+      });
+    });
+  }
+
+  stopAccepting(): void {
+    const server = this.server;
+    this.server = null;
+    if (server) {
+      this.serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+    }
+  }
+
+  /** Stops accepting; each tab gets `notice` and a close code saying whether to come back. */
+  async close(notice?: string, why: CloseWhy = 'stopping'): Promise<void> {
+    this.stopAccepting();
+    this.pingTimer?.();
+    this.pingTimer = null;
+    for (const c of [...this.clients]) {
+      if (notice) c.session.notice(notice);
+      c.session.close('listener closed', why);
+    }
+    if (this.clients.size > 0) await new Promise<void>((resolve) => this.ctx.clock.setTimeout(resolve, 200));
+    for (const c of [...this.clients]) c.session.destroy('listener closed');
+    this.wss.close();
+    await this.serverClosed;
+  }
+
+  /** To every monitor socket (the dashboard's feed). */
+  toMonitors(message: ServerMessage): void {
+    for (const c of this.clients) if (c.monitor && c.session.isOpen) c.writer.send(message);
+  }
+
+  /** To every student socket. */
+  toStudents(message: ServerMessage): void {
+    for (const c of this.clients) if (!c.monitor && c.session.isOpen) c.writer.send(message);
+  }
+
+  // ---------------------------------------------------------------- HTTP
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const address = req.socket.remoteAddress ?? '';
+    const path = pathOf(req.url);
+    if (req.method !== 'GET' && req.method !== 'HEAD') return this.answer(res, 405, 'method not allowed\n', { Allow: 'GET, HEAD' });
+    // The dashboard's own files (its script, the stylesheet) are assets too: an instructor's laptop that is only
+    // in monitorAllow must be able to load them.
+    const sharedFile = path.startsWith(ROUTES.assets) || path === '/favicon.ico';
+    const forMonitor = this.isMonitorRoute(path) || (sharedFile && this.config.monitor);
+    if (!this.allow.allows(address) && !(forMonitor && this.monitorAllow.allows(address))) {
+      this.ctx.refused();
+      return this.answer(res, 403, `forbidden: ${address} is not in this listener's allow list\n`);
+    }
+    if (path === ROUTES.console) return this.asset(req, res, 'console.html');
+    if (path.startsWith(ROUTES.assets)) {
+      const name = path.slice(ROUTES.assets.length);
+      if (name.includes('/') || name.endsWith('.html')) return this.answer(res, 404, 'not found\n');
+      return this.asset(req, res, name);
+    }
+    if (path === '/favicon.ico') return this.asset(req, res, 'favicon.svg');
+    if (this.isMonitorRoute(path)) {
+      if (!this.monitorAccess(req, res)) return;
+      if (path === ROUTES.monitor) return this.asset(req, res, 'monitor.html');
+      if (path === ROUTES.status) return this.answer(res, 200, `${JSON.stringify(this.ctx.status())}\n`, { 'Content-Type': 'application/json' });
+      return this.answer(res, 200, this.ctx.metrics(), { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
+    }
+    this.answer(res, 404, 'not found\n');
+  }
+
+  private isMonitorRoute(path: string): boolean {
+    return path === ROUTES.monitor || path === ROUTES.status || path === ROUTES.metrics;
+  }
+
+  /** monitor: false hides the dashboard; monitorAllow and monitorPassword guard it. Answers when refused. */
+  private monitorAccess(req: IncomingMessage, res: ServerResponse): boolean {
+    const path = pathOf(req.url);
+    if (!this.config.monitor && path === ROUTES.monitor) {
+      this.answer(res, 404, 'not found (monitor: false on this listener)\n');
+      return false;
+    }
+    const address = req.socket.remoteAddress ?? '';
+    if (!this.monitorAllow.allows(address)) {
+      this.ctx.refused();
+      this.answer(res, 403, `forbidden: ${address} is not in this listener's monitorAllow list\n`);
+      return false;
+    }
+    if (!this.passwordOk(req)) {
+      this.answer(res, 401, 'the monitor needs its password\n', { 'WWW-Authenticate': `Basic realm="serial-gateway ${this.name}", charset="UTF-8"` });
+      return false;
+    }
+    return true;
+  }
+
+  private passwordOk(req: IncomingMessage): boolean {
+    const want = this.config.monitorPassword;
+    if (want === '') return true;
+    const auth = req.headers.authorization ?? '';
+    if (!auth.startsWith('Basic ')) return false;
+    const decoded = Buffer.from(auth.slice(6), 'base64').toString('utf8');
+    const given = Buffer.from(decoded.slice(decoded.indexOf(':') + 1));
+    const expected = Buffer.from(want);
+    // Compared in constant time (hashing first makes the lengths equal).
+    return timingSafeEqual(createHash('sha256').update(given).digest(), createHash('sha256').update(expected).digest());
+  }
+
+  private asset(req: IncomingMessage, res: ServerResponse, name: string): void {
+    const a = this.ctx.assets.get(name);
+    if (!a) return this.answer(res, 404, 'not found\n');
+    if (req.headers['if-none-match'] === a.etag) {
+      res.writeHead(304, { ...SECURITY_HEADERS, ETag: a.etag });
+      res.end();
+      return;
+    }
+    res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': a.type, 'Content-Length': a.body.length, ETag: a.etag });
+    res.end(req.method === 'HEAD' ? undefined : a.body);
+  }
+
+  private answer(res: ServerResponse, code: number, body: string, headers: Record<string, string> = {}): void {
+    res.writeHead(code, { ...SECURITY_HEADERS, 'Content-Type': 'text/plain; charset=utf-8', ...headers });
+    res.end(body);
+  }
+
+  // ---------------------------------------------------------------- WebSocket
+
+  private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on('error', () => {});
+    const refuse = (code: number, text: string, headers = ''): void => {
+      socket.end(`HTTP/1.1 ${code} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\n${headers}Content-Length: ${text.length + 1}\r\n\r\n${text}\n`);
+    };
+    if (!this.server) return refuse(503, 'Service Unavailable');
+    const path = pathOf(req.url);
+    const monitor = path === ROUTES.wsMonitor;
+    if (path !== ROUTES.ws && !monitor) return refuse(404, 'Not Found');
+    if (monitor && !this.config.monitor) return refuse(404, 'Not Found');
+    // A page on another site must not drive this console with the student's browser (cross-site WebSocket
+    // hijacking): a browser always sends Origin, and it must name the host the page came from.
+    const origin = req.headers.origin;
+    if (origin !== undefined && !sameHost(origin, req.headers.host)) {
+      this.ctx.log.info(`${this.name}: refused an upgrade from origin ${origin} (host ${req.headers.host ?? 'none'})`);
+      return refuse(403, 'Forbidden');
+    }
+    const address = req.socket.remoteAddress ?? '';
+    const allowed = monitor ? this.monitorAllow.allows(address) : this.allow.allows(address);
+    if (!allowed) {
+      this.stats.refused++;
+      this.ctx.refused();
+      return refuse(403, 'Forbidden');
+    }
+    if (monitor && !this.passwordOk(req)) {
+      return refuse(401, 'Unauthorized', `WWW-Authenticate: Basic realm="serial-gateway ${this.name}"\r\n`);
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req, address, monitor));
+  }
+
+  private accept(ws: WebSocket, req: IncomingMessage, address: string, monitor: boolean): void {
+    const cfg = this.config;
+    let why = '';
+    const taken = [...this.clients].filter((c) => !c.session.leaving);
+    if (taken.length >= cfg.maxClients) why = `${cfg.maxClients} clients are connected already (maxClients)`;
+    else if (cfg.maxClientsPerAddress > 0 && taken.filter((c) => c.session.transport.address === address).length >= cfg.maxClientsPerAddress) {
+      why = `${cfg.maxClientsPerAddress} connections from ${address} already (maxClientsPerAddress)`;
+    }
+    if (why) {
+      // A browser cannot read an HTTP refusal of an upgrade; a close code with the reason it can.
+      this.stats.refused++;
+      this.ctx.log.info(`${cfg.name}: refused ${address}: ${why}`);
+      if (this.ctx.bridge.recording) this.ctx.bridge.events.refused({ via: 'web', listener: cfg.name, address, port: req.socket.remotePort ?? 0 }, why);
+      ws.close(CloseCode.BUSY, notices.busy(why).slice(0, 120));
+      this.ctx.refused();
+      return;
+    }
+    const startAt = resumeFrom(req.url, this.ctx.boot);
+    const peer = `${address.includes(':') ? `[${address}]` : address}:${req.socket.remotePort}`;
+    const device = (state: string, detail: string): WebDevice => webDevice(state, detail, this.ctx.device());
+    const transport = wsTransport(ws, {
+      label: { via: 'web', listener: cfg.name, peer },
+      address,
+      port: req.socket.remotePort ?? 0,
+      maxLineBytes: this.ctx.maxLineBytes(),
+      hello: (g) => {
+        const link = this.ctx.bridge.deviceLink;
+        return {
+          v: 1,
+          listener: cfg.name,
+          mode: monitor ? 'monitor' : cfg.mode,
+          title: cfg.title,
+          banner: g.banner,
+          device: device(link.state, link.detail),
+          clients: this.clients.size,
+          seq: g.seq,
+          lost: g.lost,
+          resumed: g.resumed,
+          boot: this.ctx.boot,
+          maxLineBytes: this.ctx.maxLineBytes(),
+        };
+      },
+      device,
+    });
+    const client: WebClient = { session: null as unknown as ClientSession, writer: transport.writer as WsLineWriter, monitor, alive: true };
+    ws.on('pong', () => (client.alive = true));
+    client.session = new ClientSession(transport, {
+      bridge: this.ctx.bridge,
+      policy: monitor ? this.monitorPolicy : this.policy,
+      clock: this.ctx.clock,
+      log: this.ctx.log,
+      maxLineBytes: this.ctx.maxLineBytes(),
+      device: () => this.ctx.device(),
+      clientCount: () => this.clients.size,
+      ...(startAt !== undefined ? { startAt } : {}),
+      closed: (s) => {
+        this.clients.delete(client);
+        this.ctx.bridge.events.disconnected(s.who, { in: s.stats.linesIn, out: s.stats.linesOut, lost: s.stats.lost });
+        this.ctx.changed();
+      },
+    });
+    this.clients.add(client);
+    this.ctx.bridge.events.connected(client.session.who);
+    this.stats.accepted++;
+    client.session.start();
+    this.ctx.log.debug(`${cfg.name}: ${peer} connected${monitor ? ' (monitor)' : ''} (${this.clients.size} now)`);
+    this.ctx.changed();
+  }
+
+  /** Browsers answer pings by themselves; a tab that missed a whole interval (asleep, cable pulled) is dropped. */
+  private ping(): void {
+    for (const c of this.clients) {
+      if (!c.alive) {
+        c.session.destroy('no answer to ping');
+        continue;
+      }
+      c.alive = false;
+      c.writer.ping();
+    }
+  }
+}
+
+function pathOf(url: string | undefined): string {
+  const u = url ?? '/';
+  const q = u.indexOf('?');
+  return q < 0 ? u : u.slice(0, q);
+}
+
+/** `?since=N&boot=B`: the record to resume from. A different boot (a restarted daemon) resumes from 0. */
+export function resumeFrom(url: string | undefined, boot: string): number | undefined {
+  const u = new URL(url ?? '/', 'http://x');
+  const since = u.searchParams.get('since');
+  if (since === null || !/^\d{1,15}$/.test(since)) return undefined;
+  const theirs = u.searchParams.get('boot');
+  if (theirs !== null && theirs !== boot) return 0;
+  return Number(since);
+}
+
+function sameHost(origin: string, host: string | undefined): boolean {
+  if (host === undefined) return false;
+  try {
+    return new URL(origin).host === host.toLowerCase();
+  } catch {
+    return false;
+  }
+}
