@@ -406,6 +406,8 @@ export class UdpListener implements Consumer {
     const ring = this.ctx.bridge.ring;
     const lost = cursor.takeLost();
     this.stats.lost += lost;
+    // Every subscriber lost those lines: counted where STATUS= `dropped` and the error LED read them, as for TCP.
+    this.ctx.bridge.counters.lost += lost * this.peers.size;
     const request = this.config.mode === 'request';
     // With no subscriber there is no one to send to; but replies meant for unproven sources are still counted.
     if (this.peers.size === 0 && !(request && this.unprovenByTag.size > 0)) {
