@@ -17,6 +17,14 @@ import type {
 } from './formats.js';
 import { isLeaf } from './formats.js';
 import { LED_NAMES } from './types.js';
+import type { TcpListenerConfig, UdpListenerConfig, WebListenerConfig } from './types.js';
+
+/**
+ * A listener's schema has exactly the keys of its config type: a key added to one and not the other does not
+ * compile (missing keys fail `satisfies`, extra ones its excess-property check), so the cast that joins the
+ * loaded object to the type in load.ts cannot hide an undefined key.
+ */
+type ListenerSchema<T> = { [K in keyof T]-?: LeafSpec };
 
 const MAX_LISTENERS = 64;
 const MAX_ALLOW_ENTRIES = 1000;
@@ -67,7 +75,7 @@ const replyQuietMs = (): IntSpec =>
 const requestTimeoutMs = (): IntSpec =>
   int(2000, 1, 600000, 'request mode: give up waiting for the first reply line after this', 'milliseconds');
 
-export const tcpListenerSchema: SectionSpec = {
+export const tcpListenerSchema = {
   name: text(null, 32, 'unique listener name', 'listenerName'),
   host: text('0.0.0.0', 64, 'address to listen on', 'host'),
   port: int(null, 1, 65535, 'TCP port to listen on'),
@@ -88,9 +96,9 @@ export const tcpListenerSchema: SectionSpec = {
   replyMaxLines: replyMaxLines(),
   replyQuietMs: replyQuietMs(),
   requestTimeoutMs: requestTimeoutMs(),
-};
+} satisfies ListenerSchema<TcpListenerConfig>;
 
-export const udpListenerSchema: SectionSpec = {
+export const udpListenerSchema = {
   name: text(null, 32, 'unique listener name', 'listenerName'),
   host: text('0.0.0.0', 64, 'address to listen on', 'host'),
   port: int(null, 1, 65535, 'UDP port to listen on'),
@@ -110,9 +118,9 @@ export const udpListenerSchema: SectionSpec = {
   replyMaxLines: replyMaxLines(),
   replyQuietMs: replyQuietMs(),
   requestTimeoutMs: requestTimeoutMs(),
-};
+} satisfies ListenerSchema<UdpListenerConfig>;
 
-export const webListenerSchema: SectionSpec = {
+export const webListenerSchema = {
   name: text(null, 32, 'unique listener name', 'listenerName'),
   host: text('0.0.0.0', 64, 'address to listen on', 'host'),
   port: int(null, 1, 65535, 'TCP port of the web pages and their WebSockets'),
@@ -133,7 +141,7 @@ export const webListenerSchema: SectionSpec = {
   monitor: bool(true, 'serve the instructor dashboard at /monitor'),
   monitorAllow: allowList('addresses or networks allowed to open /monitor, /api/status and /metrics ([] = as allow)'),
   monitorPassword: text('', 256, "HTTP Basic password for /monitor, /api/status and /metrics ('' = none)"),
-};
+} satisfies ListenerSchema<WebListenerConfig>;
 
 function listeners(item: SectionSpec, defaults: object[], doc: string): SectionListSpec {
   return { doc, default: defaults, format: 'sg-section-list', maxItems: MAX_LISTENERS, item, itemNoun: 'listener' };
