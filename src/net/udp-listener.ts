@@ -330,7 +330,7 @@ export class UdpListener implements Consumer {
     this.stats.validations++;
     this.ctx.log.info(`${this.name}: ${u.address}:${u.port} proved its address: subscribed for ${this.config.leaseSeconds} s after each datagram`);
     this.subscribe(u.key, u.address, u.port, u);
-    this.sendText(u, `! subscribed: device lines for ${this.config.leaseSeconds} s after each datagram you send\r\n`);
+    this.sendText(u, noticeLine(notices.subscribed(this.config.leaseSeconds)));
     // Lines the flush has already passed over (the reply to what it typed); later ones reach it as a subscriber.
     const ring = this.ctx.bridge.ring;
     const until = this.cursor ? this.cursor.seq : ring.endSeq;

@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { noticeLine, notices } from '../session/notices.js';
 
 /**
  * UDP address validation: the rules that keep the gateway from being a reflector. (Pure: the secret and the
@@ -34,7 +35,7 @@ export function wireOverhead(address: string): number {
 
 /** The line that carries a cookie: short enough that an empty IPv4 datagram's budget covers it. */
 export function cookieNotice(cookie: string): string {
-  return `! send back to subscribe: ${cookie}\r\n`;
+  return noticeLine(notices.sendBack(cookie));
 }
 
 export type CookieCheck = 'none' | 'valid' | 'expired' | 'forged';

@@ -17,6 +17,9 @@ export const notices = {
   busy: (why: string): string => `busy: ${why}`,
   datagramTooLong: (bytes: number, limit: number): string =>
     `datagram refused: ${bytes} bytes, the limit is ${limit} (lines.maxLineBytes)`,
+  /** UDP, from outside `trusted`: short enough that an empty IPv4 datagram's 3x budget covers it (udp-proof.ts). */
+  sendBack: (cookie: string): string => `send back to subscribe: ${cookie}`,
+  subscribed: (seconds: number): string => `subscribed: device lines for ${seconds} s after each datagram you send`,
   reconfigured: (): string => 'this listener was reconfigured: please reconnect',
   stopping: (): string => 'the gateway is stopping',
 } as const;
