@@ -172,6 +172,16 @@ export const gatewaySchema: SectionSpec = {
     reconnectMinMs: int(250, 10, 60000, 'first reconnect delay', 'milliseconds'),
     reconnectMaxMs: int(5000, 10, 600000, 'longest reconnect delay', 'milliseconds'),
     writeQueueBytes: int(65536, 1024, 16777216, 'bytes queued for the device before clients wait', 'bytes'),
+    dtrOnOpen: bool(true, 'leave DTR asserted after opening the port (false: a board that resets on DTR is not reset by opening)'),
+    rtsOnOpen: bool(true, 'leave RTS asserted after opening the port'),
+    reset: {
+      method: oneOf('none', ['none', 'dtr', 'rts', 'break', 'gpio'], "how the instructor's reset resets the box"),
+      ms: int(100, 1, 10000, 'how long the reset pulse lasts', 'milliseconds'),
+      pin: int(-1, -1, 1023, 'method gpio: the GPIO line (BCM number) wired to the reset pin or relay'),
+      activeLow: bool(true, 'method gpio: the reset is active when the line is low'),
+      backend: oneOf('auto', ['auto', 'ledclass', 'gpiochip', 'sysfs'], 'method gpio: how the line is driven'),
+      label: text('serialgw-reset', 64, 'method gpio: LED class name / GPIO consumer label', 'ledLabel'),
+    },
   },
   lines: {
     delimiter: oneOf('crlf', ['crlf', 'lf', 'cr', 'any', 'none'], 'what ends a device line'),
@@ -195,6 +205,9 @@ export const gatewaySchema: SectionSpec = {
     sysRoot: text('/sys', 4096, 'where sysfs is mounted', 'absPath'),
     devRoot: text('/dev', 4096, 'where device nodes live', 'absPath'),
     ...Object.fromEntries(LED_NAMES.map((name) => [name, led(name)])),
+  },
+  control: {
+    socket: text('/run/serial-gateway/control.sock', 4096, "the instructor's local control socket (relative: to the config file's directory; '' = none)"),
   },
   shutdown: {
     drainMs: int(2000, 0, 60000, 'how long SIGTERM waits to write queued device lines', 'milliseconds'),

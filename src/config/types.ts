@@ -43,6 +43,30 @@ export interface SerialConfig {
   reconnectMinMs: number;
   reconnectMaxMs: number;
   writeQueueBytes: number;
+  /** Leave DTR / RTS asserted once the port is open (false: lowered right after open, and not dropped at close). */
+  dtrOnOpen: boolean;
+  rtsOnOpen: boolean;
+  /** How the instructor's `reset` resets the box. */
+  reset: ResetConfig;
+}
+
+export type ResetMethod = 'none' | 'dtr' | 'rts' | 'break' | 'gpio';
+
+export interface ResetConfig {
+  method: ResetMethod;
+  /** How long the line is pulsed (DTR/RTS away from its level at open, the break held, the GPIO line active). */
+  ms: number;
+  /** gpio: the BCM line, its polarity, backend and label, as for an LED. */
+  pin: number;
+  activeLow: boolean;
+  backend: LedBackend;
+  label: string;
+}
+
+/** The instructor's control socket. */
+export interface ControlConfig {
+  /** A unix socket path; relative to the config file's directory; '' = no control socket. */
+  socket: string;
 }
 
 export interface LinesConfig {
@@ -190,4 +214,5 @@ export interface GatewayConfig {
   leds: LedsConfig;
   shutdown: ShutdownConfig;
   transcript: TranscriptConfig;
+  control: ControlConfig;
 }

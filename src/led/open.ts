@@ -20,7 +20,8 @@ export interface OpenedLed {
 const AUTO_ORDER: readonly Exclude<BackendName, 'none'>[] = ['ledclass', 'gpiochip', 'sysfs'];
 
 export function openLed(
-  name: LedName,
+  /** An LED's name, or `reset` for the instructor's GPIO reset line (the same backends drive it). */
+  name: LedName | 'reset',
   cfg: LedConfig,
   roots: LedRoots,
   log: Log,

@@ -15,6 +15,19 @@ export interface DevicePort {
   open(): Promise<void>;
   write(data: Buffer, done: (err: Error | null) => void): void;
   close(): void;
+  /**
+   * Optional: drives the modem control lines (DTR, RTS) and the break condition; the lines not named keep
+   * their level. Resolves once the driver took it; rejects when the port is not open or the driver refused.
+   * The instructor's reset pulses one of them (src/control/reset.ts).
+   */
+  set?(signals: ControlSignals): Promise<void>;
+}
+
+/** true = asserted (DTR/RTS: the pin of a TTL adapter goes low); brk: true holds the line in a break. */
+export interface ControlSignals {
+  dtr?: boolean;
+  rts?: boolean;
+  brk?: boolean;
 }
 
 export interface DevicePortHandlers {

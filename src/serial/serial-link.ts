@@ -1,6 +1,6 @@
 import type { Clock, Disposer } from '../core/clock.js';
 import type { Log } from '../core/log.js';
-import type { DevicePort, DevicePortError, DevicePortHandlers } from './device-port.js';
+import type { ControlSignals, DevicePort, DevicePortError, DevicePortHandlers } from './device-port.js';
 
 /**
  * SerialLink: keeps the device connected. A missing or unplugged device is normal: the link waits and retries
@@ -123,6 +123,14 @@ export class SerialLink {
       if (!err) this.stats.bytesOut += bytes.length;
       done(err as DevicePortError | null);
     });
+  }
+
+  /** Drives DTR/RTS/break on the open port; rejects with the reason when the device is away or has none. */
+  signal(signals: ControlSignals): Promise<void> {
+    const port = this.port;
+    if (!port || this.stateNow !== 'OPEN') return Promise.reject(new Error(`the device is away (${this.detail})`));
+    if (!port.set) return Promise.reject(new Error(`${this.opts.target.describe} has no modem control lines`));
+    return port.set(signals);
   }
 
   private attempt(): void {

@@ -7,7 +7,15 @@ import type { DevicePort, DevicePortError, DevicePortHandlers, SerialSettings } 
  * tty, so a second gateway (or a stray terminal program) cannot share the port, and the kernel drops the lock
  * when the process dies, so a crash never leaves the port locked.
  */
-export function openSerialPort(path: string, settings: SerialSettings, handlers: DevicePortHandlers): DevicePort {
+export function openSerialPort(
+  path: string,
+  settings: SerialSettings,
+  handlers: DevicePortHandlers,
+  onOpen: { dtr: boolean; rts: boolean } = { dtr: true, rts: true },
+): DevicePort {
+  // serialport's set() fills every line not named with its default (DTR and RTS asserted, no break), so the
+  // levels are tracked here and always sent whole.
+  const levels = { dtr: onOpen.dtr, rts: onOpen.rts, brk: false };
   const port = new SerialPort({
     path,
     baudRate: settings.baudRate,
@@ -19,6 +27,10 @@ export function openSerialPort(path: string, settings: SerialSettings, handlers:
     xoff: settings.flowControl === 'xonxoff',
     autoOpen: false,
     lock: true,
+    // Linux raises DTR and RTS when a tty is opened and drops them when it is closed (HUPCL). With
+    // dtrOnOpen: false the port is closed without dropping DTR, so the next open finds it high already and a
+    // board that resets on a DTR edge is not reset by a reconnect.
+    hupcl: onOpen.dtr,
   });
   let opened = false;
   let closed = false;
@@ -64,7 +76,8 @@ export function openSerialPort(path: string, settings: SerialSettings, handlers:
             // one fires, and the reader must be the one left watching.
             watchHangUp(port, () => hangUp('hung up'));
             if (!readDirectly(port, handlers, () => closed, hangUp)) port.on('data', (chunk: Buffer) => handlers.onData(chunk));
-            resolve();
+            if (onOpen.dtr && onOpen.rts) resolve();
+            else port.set({ ...levels }, () => resolve());
           }
         });
       }),
@@ -93,6 +106,17 @@ export function openSerialPort(path: string, settings: SerialSettings, handlers:
       if (closed) return;
       if (port.isOpen) port.close(() => finish(null));
       else finish(null);
+    },
+    set(signals) {
+      if (closed || !port.isOpen) return Promise.reject(new Error('port not open'));
+      const next = { ...levels, ...signals };
+      return new Promise<void>((resolve, reject) =>
+        port.set(next, (err) => {
+          if (err) return reject(err);
+          Object.assign(levels, next);
+          resolve();
+        }),
+      );
     },
   };
 }

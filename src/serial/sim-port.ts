@@ -37,6 +37,8 @@ export interface SimulatedLabBox extends DevicePort {
   /** The device goes away: onClose(err) with `disconnected: true`; open() fails with ENOENT until replug(). */
   unplug(): void;
   replug(): void;
+  /** Times the box rebooted on its reset line (see set). */
+  readonly reboots: number;
 }
 
 export const SIM_DEFAULT_CHUNK_BYTES = 4096;
@@ -91,6 +93,10 @@ export function createSimulatedLabBox(
   let session = 0;
   let cancelOpening: ((err: Error) => void) | undefined;
   let stopPump: Disposer | undefined;
+  // An Arduino-style board: DTR and RTS are asserted by the open; it reboots when one of them becomes
+  // asserted again (the edge its reset capacitor passes) or a break ends, and says so with its banner.
+  const lines = { dtr: true, rts: true, brk: false };
+  let reboots = 0;
 
   function later(fn: () => void, ms = 0): Disposer {
     if (ms > 0) return clock.setTimeout(fn, ms);
@@ -146,6 +152,29 @@ export function createSimulatedLabBox(
     get box() {
       return box;
     },
+    get reboots() {
+      return reboots;
+    },
+
+    set(signals) {
+      if (state !== 'OPEN') return Promise.reject(portError('simulated lab box: port is not open', { code: 'ENOTOPEN' }));
+      const mine = session;
+      return new Promise<void>((resolve) =>
+        later(() => {
+          const reboot = (signals.dtr === true && !lines.dtr) || (signals.rts === true && !lines.rts) || (signals.brk === false && lines.brk);
+          Object.assign(lines, signals);
+          if (reboot && mine === session && state === 'OPEN') {
+            reboots++;
+            // Power-on state: what it was saying is gone, and it prints its banner.
+            box = new LabBox(opts);
+            box.announce(bannerText(opts.settings));
+            releaseHeldWrite();
+            schedulePump();
+          }
+          resolve();
+        }),
+      );
+    },
 
     open() {
       if (state !== 'CLOSED') {
@@ -161,6 +190,7 @@ export function createSimulatedLabBox(
           cancelOpening = undefined;
           if (mine !== session) return;
           state = 'OPEN';
+          Object.assign(lines, { dtr: true, rts: true, brk: false });
           box = new LabBox(opts);
           if (opts.banner === true) box.announce(bannerText(opts.settings));
           resolve();

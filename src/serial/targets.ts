@@ -23,6 +23,7 @@ export function describeSettings(cfg: SerialConfig): string {
 /** Where the link finds its device: the simulator, a fixed path, or a USB identity looked up on every attempt. */
 export function linkTargetFor(cfg: SerialConfig, labbox: LabBoxConfig, clock: Clock, list: () => Promise<PortInfo[]> = listPorts): LinkTarget {
   const settings = settingsOf(cfg);
+  const onOpen = { dtr: cfg.dtrOnOpen, rts: cfg.rtsOnOpen };
   if (cfg.path === SIM_LABBOX) {
     return {
       describe: SIM_LABBOX,
@@ -34,7 +35,7 @@ export function linkTargetFor(cfg: SerialConfig, labbox: LabBoxConfig, clock: Cl
     return {
       describe: cfg.path,
       resolve: async () => cfg.path,
-      create: (path, handlers) => openSerialPort(path, settings, handlers),
+      create: (path, handlers) => openSerialPort(path, settings, handlers, onOpen),
       present: existsSync,
     };
   }
@@ -56,7 +57,7 @@ export function linkTargetFor(cfg: SerialConfig, labbox: LabBoxConfig, clock: Cl
       );
       return hit ? hit.path : null;
     },
-    create: (path, handlers) => openSerialPort(path, settings, handlers),
+    create: (path, handlers) => openSerialPort(path, settings, handlers, onOpen),
     present: existsSync,
   };
 }

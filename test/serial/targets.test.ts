@@ -14,6 +14,9 @@ const base: SerialConfig = {
   reconnectMinMs: 250,
   reconnectMaxMs: 5000,
   writeQueueBytes: 65536,
+  dtrOnOpen: true,
+  rtsOnOpen: true,
+  reset: { method: 'none', ms: 100, pin: -1, activeLow: true, backend: 'auto', label: 'serialgw-reset' },
 };
 const labbox = { studentId: '1', name: 'x' };
 
