@@ -2,7 +2,8 @@ import type { Clock } from './core/clock.js';
 import type { Log } from './core/log.js';
 import { noEvents, type ClientRef, type GatewayEvents } from './events.js';
 import { LineRing, RecordFlag, type Delimiter } from './line/ring.js';
-import { RequestArbiter, type RequestTiming } from './route/request-arbiter.js';
+import { RequestArbiter, type Request, type RequestTiming } from './route/request-arbiter.js';
+import { notices } from './session/notices.js';
 import { WriteQueue, type QueuedLine, type WriteSource } from './route/write-queue.js';
 import type { LinkState, SerialLink } from './serial/serial-link.js';
 import type { ClientLabel } from './session/transport.js';
@@ -39,11 +40,22 @@ export interface ClientLineOptions {
   sender?: ClientRef;
   /** Raw framing: the bytes go as they are, with no delimiter added. */
   raw?: boolean;
+  /** The instructor's own console: its lines pass a pause. */
+  instructor?: boolean;
   /** Request mode: the routing tag of the sender and the reply timing. */
   request?: { owner: number; timing: RequestTiming; finished(r: { lines: number; timedOut: boolean; sent: boolean }): void };
 }
 
-export type SubmitResult = 'queued' | 'full';
+/** 'paused': the instructor paused input; the line was not queued (the caller tells its sender). */
+export type SubmitResult = 'queued' | 'full' | 'paused';
+
+/** The instructor's pause of every student's input (none survives a restart). */
+export interface InputPause {
+  /** Unix ms when it lifts by itself; null = until resumed. */
+  until: number | null;
+  /** Who paused it, for the log and the dashboard. */
+  by: string;
+}
 
 export interface BridgeOptions {
   clock: Clock;
@@ -88,6 +100,8 @@ export class Bridge {
     return this.events !== noEvents;
   }
   readonly counters = { deviceLines: 0, deviceBytes: 0, clientLines: 0, refused: 0, lost: 0 };
+  /** Set by the instructor's pause: students' lines are refused, not queued (the instructor's still go). */
+  inputPause: InputPause | null = null;
 
   constructor(private readonly opts: BridgeOptions) {
     this.log = opts.log;
@@ -158,6 +172,7 @@ export class Bridge {
    * when the device queue cannot take it: the caller tells its sender the line was refused.
    */
   submit(line: Buffer, o: ClientLineOptions): SubmitResult {
+    if (this.inputPause && !o.instructor) return 'paused';
     const delimiter = o.raw ? EMPTY : this.outputDelimiter;
     const bytes = Buffer.allocUnsafe(line.length + delimiter.length);
     line.copy(bytes, 0);
@@ -165,7 +180,7 @@ export class Bridge {
     const item: QueuedLine = { source: o.source, bytes, line: bytes.subarray(0, line.length), from: o.from, sender: o.sender };
     const request = o.request;
     if (request) {
-      const accepted = this.arbiter.submit({
+      const req: Request = {
         owner: request.owner,
         line: item.line,
         timing: request.timing,
@@ -174,7 +189,9 @@ export class Bridge {
           if (this.enqueue(item) === 'full') written(false);
         },
         finished: request.finished,
-      });
+      };
+      requestSources.set(req, o.source);
+      const accepted = this.arbiter.submit(req);
       if (!accepted) {
         this.counters.refused++;
         return 'full';
@@ -189,6 +206,24 @@ export class Bridge {
     const dropped = this.queue.removeSource(source);
     if (dropped > 0) this.log.debug(`dropped ${dropped} queued line(s) of a client that left`);
     if (owner) this.arbiter.cancelOwner(owner);
+  }
+
+  /**
+   * The instructor's clear-queue: drops every client line still waiting for the device (the write queue and
+   * request mode's turn), tells each sender how many of its lines went, and returns the total.
+   */
+  clearQueue(): number {
+    const perSource = this.queue.clear();
+    for (const r of this.arbiter.clearQueued()) {
+      const source = requestSources.get(r);
+      if (source) perSource.set(source, (perSource.get(source) ?? 0) + 1);
+    }
+    let total = 0;
+    for (const [source, n] of perSource) {
+      total += n;
+      source.tell?.(notices.queueCleared(n));
+    }
+    return total;
   }
 
   /** Lines still waiting for the device (for shutdown). */
@@ -259,6 +294,8 @@ export class Bridge {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** Who sent each request still waiting its turn (for clear-queue's "N of yours"). */
+const requestSources = new WeakMap<Request, WriteSource>();
 
 /** A client may hold at most this much of the device queue before its input is paused. */
 function sourceShare(writeQueueBytes: number, maxLineBytes: number): number {

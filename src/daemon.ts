@@ -25,6 +25,10 @@ import { patternsFor } from './status/led-patterns.js';
 import { formatMetrics } from './web/metrics.js';
 import type { ApiStatus, ClientInfo, ListenerStatus } from './web/protocol.js';
 import { loadAssets, webDevice, WebListener, type Asset } from './web/web-listener.js';
+import { Instructor, type ClientRow } from './control/instructor.js';
+import { ControlSocket } from './control/control-socket.js';
+import { pulseReset } from './control/reset.js';
+import { dirname, isAbsolute, resolve as resolvePath } from 'node:path';
 
 /**
  * The composition root: config -> objects -> wiring; reload as a diff of configs; orderly stop.
@@ -55,7 +59,7 @@ export class Daemon {
   private readonly startedAt = Date.now();
   private readonly extra = { reconnects: 0, connectionsRefused: 0, everOpen: false };
   private lastReload: { ok: boolean; at: number; error: string } | null = null;
-  private lastFeed = { status: '', clients: '' };
+  private lastFeed = { status: '', clients: '', instructor: '' };
   private readonly studentCounts = new Map<string, number>();
   private lastFlash = 0;
   private timers: Disposer[] = [];
@@ -70,6 +74,9 @@ export class Daemon {
   /** Keys UDP cookies for this run: a restart makes every outstanding cookie useless, as intended. */
   private readonly cookieSecret = randomBytes(32);
   private transcript: TranscriptRecorder | null = null;
+  /** The instructor's actions (dashboard and control socket); pauses and bans end with the process. */
+  readonly instructor: Instructor;
+  private control: ControlSocket | null = null;
 
   constructor(private readonly opts: DaemonOptions) {
     this.config = opts.config;
@@ -119,6 +126,31 @@ export class Daemon {
       },
     });
     this.leds = createLedController(c.leds, this.status, clock, log);
+    this.instructor = new Instructor(
+      {
+        broadcast: (text) => this.broadcast(text),
+        remove: (pick, reason) => this.removeClients(pick, reason),
+        clients: () => this.classList(),
+        reset: () => this.resetBox(),
+        clearQueue: () => this.bridge.clearQueue(),
+        setPause: (p) => {
+          this.bridge.inputPause = p;
+        },
+        changed: (state) => {
+          for (const l of this.web.values()) l.toMonitors({ instructor: state });
+          this.publishStatus();
+        },
+      },
+      clock,
+      log,
+    );
+  }
+
+  /** The control socket's path: relative paths are taken from the config file's directory. */
+  static controlSocketPath(config: GatewayConfig, file: string): string {
+    const p = config.control.socket;
+    if (p === '') return '';
+    return isAbsolute(p) ? p : resolvePath(dirname(resolvePath(file)), p);
   }
 
   /** Binds every listener (READY=1 follows), then starts the device link: a missing device is a state. */
@@ -129,6 +161,11 @@ export class Daemon {
     if (this.config.web.length > 0) this.assets = loadAssets(join(__dirname, '..', '..', 'web'), this.opts.log);
     for (const cfg of this.config.web) await this.addWeb(cfg);
     this.link.start();
+    const controlPath = Daemon.controlSocketPath(this.config, this.opts.file);
+    if (controlPath !== '') {
+      const control = new ControlSocket(controlPath, (req, who) => this.instructor.handle(req, who), this.opts.log);
+      if (await control.listen()) this.control = control;
+    }
     const { clock, notifier, env, log } = this.opts;
     this.timers.push(clock.setInterval(() => this.publishStatus(), 1000));
     const wd = watchdogIntervalMs(env);
@@ -136,6 +173,7 @@ export class Daemon {
     const where = [...this.tcp.values()].map((l) => `tcp ${l.name} ${l.config.host}:${l.port}`).concat(
       [...this.udp.values()].map((l) => `udp ${l.name} ${l.config.host}:${l.port} (${l.proofPolicy})`),
       [...this.web.values()].map((l) => `web ${l.name} http://${urlHost(l.config.host)}:${l.port}/`),
+      this.control ? [`control ${this.control.path}`] : [],
     );
     log.info(`serial-gateway ready: ${where.join(', ')}; device ${this.link.describe} ${describeSettings(this.config.serial)}`);
     notifier.ready();
@@ -236,6 +274,8 @@ export class Daemon {
     await this.stopTranscript('the gateway is stopping');
     for (const t of this.timers) t();
     this.timers = [];
+    this.instructor.dispose();
+    await this.control?.close();
     this.link.stop();
     this.bridge.dispose();
     this.status.update({ phase: 'stopped' });
@@ -350,6 +390,7 @@ export class Daemon {
       device: () => ({ device: this.link.describe, settings: describeSettings(this.config.serial) }),
       refused: () => this.status.emit('refused'),
       changed: () => this.publishStatus(),
+      barred: (address) => this.instructor.barred(address),
     });
     await l.listen();
     this.tcp.set(cfg.name, l);
@@ -369,8 +410,16 @@ export class Daemon {
       refused: () => this.status.emit('refused'),
       changed: () => {
         // Someone joined or left: a monitor that just connected gets the whole picture, not only what changes next.
-        this.lastFeed = { status: '', clients: '' };
+        this.lastFeed = { status: '', clients: '', instructor: '' };
         this.publishStatus();
+      },
+      barred: (address) => this.instructor.barred(address),
+      action: (request, session, reply) => {
+        const id = (request as { id?: unknown }).id;
+        const who = `dashboard ${session.peer} (web ${session.label.listener})`;
+        void this.instructor
+          .handle(request, who, (line) => session.instructorLine(Buffer.from(line, 'utf8')))
+          .then((r) => reply({ reply: { ...(typeof id === 'number' ? { id } : {}), ok: r.ok, text: r.text } }));
       },
     });
     await l.listen();
@@ -433,6 +482,64 @@ export class Daemon {
     return out;
   }
 
+  // ------------------------------------------------------------------ the instructor's classroom
+
+  /** Every TCP session, web tab and UDP subscriber, as `clients` lists them. */
+  private classList(): ClientRow[] {
+    const rows: ClientRow[] = this.clientList().map((c) => ({ id: c.id, listener: c.listener, via: c.via, peer: c.peer, mode: c.mode }));
+    for (const l of this.udp.values()) {
+      for (const p of l.subscribers()) rows.push({ id: p.tag, listener: l.name, via: 'udp', peer: p.peer, mode: l.config.mode });
+    }
+    return rows;
+  }
+
+  /** A notice to every client of every listener, in its own framing; returns how many were told. */
+  private broadcast(text: string): number {
+    let n = 0;
+    for (const l of this.tcp.values()) for (const s of l.sessions) if (s.notice(text)) n++;
+    for (const l of this.web.values()) for (const c of l.clients) if (c.session.notice(text)) n++;
+    for (const l of this.udp.values()) n += l.broadcast(text);
+    return n;
+  }
+
+  private removeClients(pick: (c: ClientRow) => boolean, reason: string): number {
+    const row = (s: ClientSession, mode: string): ClientRow => ({ id: s.tag, listener: s.label.listener, via: s.label.via, peer: s.label.peer, mode });
+    let n = 0;
+    for (const l of this.tcp.values()) {
+      for (const s of [...l.sessions]) {
+        if (s.isOpen && pick(row(s, l.config.mode))) {
+          s.remove(reason);
+          n++;
+        }
+      }
+    }
+    for (const l of this.web.values()) {
+      for (const c of [...l.clients]) {
+        if (c.session.isOpen && pick(row(c.session, c.monitor ? 'monitor' : l.config.mode))) {
+          c.session.remove(reason);
+          n++;
+        }
+      }
+    }
+    for (const l of this.udp.values()) {
+      n += l.remove((address, port, tag) => pick({ id: tag, listener: l.name, via: 'udp', peer: `${address.includes(':') ? `[${address}]` : address}:${port}`, mode: l.config.mode }), notices.removed(reason));
+    }
+    return n;
+  }
+
+  /** The instructor's reset: refused while the device is away (nothing to reset, and no lines to pulse). */
+  private async resetBox(): Promise<string> {
+    if (this.link.state !== 'OPEN') throw new Error(`the device is away (${this.link.stateDetail})`);
+    const how = await pulseReset(this.config.serial, {
+      clock: this.opts.clock,
+      log: this.opts.log,
+      signal: (s) => this.link.signal(s),
+      roots: this.config.leds,
+      env: this.opts.env,
+    });
+    return how;
+  }
+
   private metrics(): string {
     let linesOut = 0;
     let bytesOut = 0;
@@ -456,6 +563,11 @@ export class Daemon {
       this.studentCounts.set(l.name, l.clientCount);
       l.toStudents({ clients: l.clientCount });
     }
+    const instructor = JSON.stringify(this.instructor.state);
+    if (instructor !== this.lastFeed.instructor) {
+      this.lastFeed.instructor = instructor;
+      for (const l of this.web.values()) l.toMonitors({ instructor: this.instructor.state });
+    }
     const status = this.apiStatus();
     const key = JSON.stringify({ ...status, uptimeS: 0 });
     if (key !== this.lastFeed.status) {
@@ -473,6 +585,7 @@ export class Daemon {
       localNetworks,
       cookieSecret: this.cookieSecret,
       changed: () => this.publishStatus(),
+      barred: (address) => this.instructor.barred(address),
     });
     await l.listen();
     this.udp.set(cfg.name, l);
@@ -527,7 +640,8 @@ const WEB_REBIND_KEYS: readonly (keyof WebListenerConfig)[] = ['host', 'port', '
 const DEVICE_STATES: Record<string, DeviceState> = { OPEN: 'open', OPENING: 'waiting', WAITING: 'waiting', FAILED: 'failed', STOPPED: 'stopped' };
 
 function serialChanged(a: SerialConfig, b: SerialConfig): boolean {
-  return JSON.stringify(a) !== JSON.stringify({ ...b, writeQueueBytes: a.writeQueueBytes });
+  // The queue bound and the reset method apply without reopening the port.
+  return JSON.stringify(a) !== JSON.stringify({ ...b, writeQueueBytes: a.writeQueueBytes, reset: a.reset });
 }
 
 function urlHost(host: string): string {

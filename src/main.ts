@@ -13,9 +13,11 @@ import { runLabBoxOnPort } from './serial/labbox-port.js';
 import { listPorts } from './serial/targets.js';
 import { createNotifier } from './status/notify.js';
 import { TRANSCRIPT_HELP, runTranscriptCommand } from './transcript/read.js';
+import { askDaemon } from './control/control-socket.js';
+import { CONTROL_COMMANDS, CONTROL_HELP, formatReply, parseControlArgs } from './control/cli.js';
 
 /** Exit codes (documented in the README and --help). */
-export const EXIT = { OK: 0, INVALID: 1, USAGE: 2, SOFTWARE: 70, CONFIG: 78 } as const;
+export const EXIT = { OK: 0, INVALID: 1, USAGE: 2, UNAVAILABLE: 69, SOFTWARE: 70, NOPERM: 77, CONFIG: 78 } as const;
 
 const HELP = `serial-gateway: bridge a serial lab box to TCP clients and UDP peers
 
@@ -40,6 +42,7 @@ usage:
                                         serial-gateway transcript --help for more
   serial-gateway --version | --help
 
+${CONTROL_HELP}
 config: --config FILE, else $SERIAL_GATEWAY_CONFIG, else /etc/serial-gateway/config.yaml,
         else the bundled config/default.yaml
 exit codes: 0 ok; 1 config invalid (--check-config) or a problem found (doctor); 2 bad usage; 70 internal error;
@@ -133,8 +136,50 @@ function version(): string {
   return pkg.version;
 }
 
+/** An instructor action: one request to the running daemon's control socket. */
+async function control(command: string, argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const args = parseControlArgs(command, argv);
+  if (typeof args === 'string') {
+    process.stderr.write(`serial-gateway: ${args}\n\n${CONTROL_HELP}`);
+    return EXIT.USAGE;
+  }
+  const located = locateConfig({ config: args.config }, env);
+  const loaded = loadConfig(located.file, env);
+  if (!loaded.ok) {
+    process.stderr.write(`serial-gateway: the config is invalid:\n${formatErrors(loaded.errors)}\n`);
+    return EXIT.CONFIG;
+  }
+  const path = Daemon.controlSocketPath(loaded.config, located.file);
+  if (path === '') {
+    process.stderr.write(`serial-gateway: ${located.file} has no control socket (control.socket is ''): use the dashboard\n`);
+    return EXIT.UNAVAILABLE;
+  }
+  try {
+    const reply = await askDaemon(path, args.request);
+    if (!reply.ok) {
+      process.stderr.write(`serial-gateway: ${reply.text}\n`);
+      return reply.text.startsWith('refused: local user') ? EXIT.NOPERM : EXIT.INVALID;
+    }
+    process.stdout.write(`${formatReply(reply)}\n`);
+    return EXIT.OK;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') {
+      process.stderr.write(`serial-gateway: permission denied on ${path}: only root, the service user and its group may control the gateway\n`);
+      return EXIT.NOPERM;
+    }
+    if (code === 'ENOENT' || code === 'ECONNREFUSED') {
+      process.stderr.write(`serial-gateway: no gateway is running with ${located.file} (nothing answers on ${path})\n`);
+      return EXIT.UNAVAILABLE;
+    }
+    process.stderr.write(`serial-gateway: ${path}: ${(err as Error).message}\n`);
+    return EXIT.UNAVAILABLE;
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'transcript') return transcriptCommand(argv.slice(1));
+  if ((CONTROL_COMMANDS as readonly string[]).includes(argv[0] ?? '')) return control(argv[0]!, argv.slice(1), process.env);
   const parsed = parseArgs(argv);
   if (typeof parsed === 'string') {
     process.stderr.write(`serial-gateway: ${parsed}\n\n${HELP}`);

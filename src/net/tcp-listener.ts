@@ -22,6 +22,8 @@ export interface TcpListenerContext {
   refused(): void;
   /** The number of clients changed. */
   changed(): void;
+  /** The instructor barred this address for a while (kick --ban): refused like a full listener. */
+  barred?(address: string): boolean;
 }
 
 /** How long a client refused as busy may take to read its refusal line before its connection is dropped. */
@@ -112,7 +114,8 @@ export class TcpListener {
       return;
     }
     let why = '';
-    if (this.slotsTaken() >= cfg.maxClients) why = `${cfg.maxClients} clients are connected already (maxClients)`;
+    if (this.ctx.barred?.(address)) why = 'barred';
+    else if (this.slotsTaken() >= cfg.maxClients) why = `${cfg.maxClients} clients are connected already (maxClients)`;
     else if (cfg.maxClientsPerAddress > 0 && this.countFrom(address) >= cfg.maxClientsPerAddress) {
       why = `${cfg.maxClientsPerAddress} connections from ${address} already (maxClientsPerAddress)`;
     }
@@ -121,7 +124,8 @@ export class TcpListener {
       this.ctx.log.info(`${cfg.name}: refused ${address}: ${why}`);
       if (this.ctx.bridge.recording) this.ctx.bridge.events.refused(tcpClient(cfg.name, socket), why);
       socket.on('error', () => {});
-      if (cfg.notices && cfg.framing !== 'raw') socket.end(noticeLine(notices.busy(why)));
+      const text = why === 'barred' ? notices.banned(address) : notices.busy(why);
+      if (cfg.notices && cfg.framing !== 'raw') socket.end(noticeLine(text));
       else socket.end();
       // Read and discard what the client sent: a socket never read never sees the client's FIN, so it stayed
       // open for good (an fd per refusal, and server.close() and SIGTERM waited forever). A client that keeps

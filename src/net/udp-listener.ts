@@ -53,6 +53,8 @@ export interface UdpListenerContext {
   /** The per-start secret cookies are keyed with. */
   cookieSecret: Buffer;
   changed(): void;
+  /** The instructor barred this address for a while (kick --ban): its datagrams are dropped unread. */
+  barred?(address: string): boolean;
 }
 
 const BATCH_RECORDS = 256;
@@ -192,7 +194,7 @@ export class UdpListener implements Consumer {
 
   private onMessage(msg: Buffer, address: string, port: number): void {
     this.stats.datagramsIn++;
-    if (!this.allow.allows(address)) {
+    if (!this.allow.allows(address) || this.ctx.barred?.(address)) {
       this.stats.refused++;
       if (this.ctx.bridge.recording) this.ctx.bridge.events.refused({ via: 'udp', listener: this.name, address, port }, 'not in the allow list');
       return;
@@ -261,7 +263,41 @@ export class UdpListener implements Consumer {
     if (result === 'full') {
       this.stats.refused++;
       this.sendText(peer, noticeLine(notices.queueFull(false)));
+    } else if (result === 'paused') {
+      this.stats.refused++;
+      this.sendText(peer, noticeLine(notices.pausedRefused()));
     }
+  }
+
+  /** An instructor notice to every subscriber, one datagram each (never inside a device line's datagram). */
+  broadcast(text: string): number {
+    for (const p of this.peers.values()) this.sendText(p, noticeLine(text));
+    return this.peers.size;
+  }
+
+  /** Subscribers, as `10.0.0.7:51234` with their lease's end (unix ms), for the instructor's client list. */
+  subscribers(): { peer: string; address: string; port: number; expiresInMs: number; tag: number }[] {
+    const now = this.ctx.clock.now();
+    return [...this.peers.values()].map((p) => ({
+      peer: `${p.address.includes(':') ? `[${p.address}]` : p.address}:${p.port}`,
+      address: p.address,
+      port: p.port,
+      expiresInMs: p.expiresAt - now,
+      tag: p.tag,
+    }));
+  }
+
+  /** The instructor removes the subscribers `matches` picks: each is told why and its lease ends now. */
+  remove(matches: (address: string, port: number, tag: number) => boolean, text: string): number {
+    let n = 0;
+    for (const p of [...this.peers.values()]) {
+      if (!matches(p.address, p.port, p.tag)) continue;
+      this.sendText(p, noticeLine(text));
+      this.drop(p);
+      n++;
+    }
+    if (n > 0) this.ctx.changed();
+    return n;
   }
 
   private renew(peer: Remote): void {
@@ -283,7 +319,7 @@ export class UdpListener implements Consumer {
       address,
       port,
       tag,
-      source: { id: tag, pause() {}, resume() {} },
+      source: { id: tag, pause() {}, resume() {}, tell: (text: string) => this.sendText(peer, noticeLine(text)) },
       expiresAt: 0,
       budget: null,
       firstSeq: 0,
@@ -309,7 +345,7 @@ export class UdpListener implements Consumer {
         address,
         port,
         tag,
-        source: { id: tag, pause() {}, resume() {} },
+        source: { id: tag, pause() {}, resume() {}, tell: (text: string) => this.sendText(u!, noticeLine(text)) },
         expiresAt: 0,
         budget: new SendBudget(wireOverhead(address)),
         firstSeq: this.ctx.bridge.ring.endSeq,

@@ -87,6 +87,17 @@ export class RequestArbiter {
     return owner;
   }
 
+  /**
+   * The instructor's clear-queue: every request not yet sent is dropped (each finishes with `sent: false`);
+   * the one in progress goes on. Returns the dropped ones, so their senders can be told.
+   */
+  clearQueued(): Request[] {
+    const dropped = this.queue.splice(0);
+    this.stats.canceled += dropped.length;
+    for (const r of dropped) r.finished({ lines: 0, timedOut: false, sent: false });
+    return dropped;
+  }
+
   /** The requester went away: its queued requests are dropped; an open reply of its ends now. */
   cancelOwner(owner: number): void {
     for (let i = this.queue.length - 1; i >= 0; i--) {

@@ -18,6 +18,8 @@ export interface WriteSource {
   pause(): void;
   /** Input may flow again. */
   resume(): void;
+  /** Tells the sender something about its lines (the instructor cleared the queue); optional. */
+  tell?(text: string): void;
 }
 
 export interface QueuedLine {
@@ -117,6 +119,31 @@ export class WriteQueue {
     }
     this.stats.written++;
     return item;
+  }
+
+  /**
+   * Drops every queued line (the instructor's clear-queue); the line being written now is not here and goes on.
+   * Returns how many each source lost; paused sources are resumed.
+   */
+  clear(): Map<WriteSource, number> {
+    const out = new Map<WriteSource, number>();
+    for (const q of this.sources.values()) {
+      const n = q.items.length - q.head;
+      if (n === 0) continue;
+      out.set(q.source, n);
+      for (let i = q.head; i < q.items.length; i++) q.items[i]!.done?.(new Error('cleared by the instructor'));
+      this.stats.dropped += n;
+      q.items = [];
+      q.head = 0;
+      q.bytes = 0;
+      if (q.paused) {
+        q.paused = false;
+        q.source.resume();
+      }
+    }
+    this.turn.length = 0;
+    this.bytes = 0;
+    return out;
   }
 
   /** A source went away: its queued lines are dropped (and counted), and it is forgotten. */

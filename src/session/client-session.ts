@@ -154,6 +154,7 @@ export class ClientSession implements Consumer, MonitorSink {
     resume: () => {
       if (this.state === 'OPEN') this.transport.reader.resume();
     },
+    tell: (text: string) => void this.notice(text),
   };
 
   // ------------------------------------------------------------------ device -> client
@@ -364,7 +365,27 @@ export class ClientSession implements Consumer, MonitorSink {
     if (result === 'full') {
       this.stats.refused++;
       this.notice(notices.queueFull(this.deviceAway));
+    } else if (result === 'paused') {
+      this.stats.refused++;
+      this.notice(notices.pausedRefused());
     }
+  }
+
+  /**
+   * A line typed in the instructor's dashboard (a monitor session): it reaches the device even while input is
+   * paused, and monitors see it with this session's label.
+   */
+  instructorLine(line: Buffer): 'queued' | 'full' | 'closed' {
+    if (this.state !== 'OPEN') return 'closed';
+    const result = this.ctx.bridge.submit(line, { source: this.source, from: this.label, instructor: true });
+    if (result === 'queued') this.stats.linesIn++;
+    return result === 'queued' ? 'queued' : 'full';
+  }
+
+  /** The instructor removes this client: it is told why, its output drains, and the connection ends. */
+  remove(reason: string): void {
+    this.notice(notices.removed(reason));
+    this.close(`removed by the instructor${reason ? `: ${reason}` : ''}`, 'policy');
   }
 
   // ------------------------------------------------------------------ notices and lifecycle

@@ -22,7 +22,27 @@ export const notices = {
   subscribed: (seconds: number): string => `subscribed: device lines for ${seconds} s after each datagram you send`,
   reconfigured: (): string => 'this listener was reconfigured: please reconnect',
   stopping: (): string => 'the gateway is stopping',
+  // The instructor's actions (issue 16): what every student client is told.
+  boxReset: (): string => 'box reset by the instructor',
+  paused: (forMs: number | null): string =>
+    `read-only: the instructor has paused input${forMs === null ? ' until further notice' : ` for ${describeDuration(forMs)}`}`,
+  resumed: (): string => 'input resumed: lines reach the device again',
+  pausedRefused: (): string => 'line refused: input is paused by the instructor (not queued)',
+  instructor: (text: string): string => `instructor: ${text}`,
+  removed: (reason: string): string => `removed by the instructor${reason ? `: ${reason}` : ''}`,
+  banned: (address: string): string => `busy: ${address} is barred for a while by the instructor`,
+  queueCleared: (n: number): string => `${n} of your line${n === 1 ? '' : 's'} waiting for the device ${n === 1 ? 'was' : 'were'} dropped by the instructor`,
 } as const;
+
+/** `10 min`, `90 s`, `1 h 30 min`: how a person says a duration. */
+export function describeDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s} s`;
+  if (s % 60 !== 0 && s < 600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  const min = Math.round(s / 60);
+  if (min < 60) return `${min} min`;
+  return min % 60 === 0 ? `${min / 60} h` : `${Math.floor(min / 60)} h ${min % 60} min`;
+}
 
 /** A notice as one CRLF-terminated text line (TCP `lines` framing, UDP datagrams). */
 export function noticeLine(text: string): string {

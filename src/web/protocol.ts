@@ -36,7 +36,10 @@
  *                 text a TCP client gets; nothing of it reaches the device. A frame far over the limit
  *                 (maxLineBytes + 64) closes the socket with 1009.
  *   binary frame  not accepted: closed with 1003.
- *   On /ws/monitor any line is answered once with the read-only notice and never reaches the device.
+ *   On /ws/monitor any line is answered once with the read-only notice and never reaches the device,
+ *   except an instructor action: a text frame holding one JSON object `MonitorAction` (it starts with `{`),
+ *   answered on that socket with {reply}. `{"action":"send","line":"..."}` is the instructor's console: the
+ *   line goes to the device (even while input is paused) and monitors see it with this socket's address.
  *
  * Resume: the page remembers the last {at} it received and its hello.boot, and reconnects to
  * `/ws?since=<at>&boot=<boot>`. The server restarts the stream at that record if the ring still holds it,
@@ -206,6 +209,38 @@ export interface ApiStatus {
   leds: Record<LedName, LedPattern>;
 }
 
+/** Page -> server on /ws/monitor: the instructor's actions (the same requests as the local control socket). */
+export type MonitorAction = { id?: number } & (
+  | { action: 'reset' }
+  /** `for`: `10m`, `90s`, `1h` (absent: until resumed). */
+  | { action: 'pause'; for?: string }
+  | { action: 'resume' }
+  | { action: 'say'; text: string }
+  /** `target` ADDRESS[:PORT], or `id` from the client list; `ban` a duration; `reason` told to the client. */
+  | { action: 'kick'; target?: string; id?: number; ban?: string; reason?: string }
+  | { action: 'clear-queue' }
+  | { action: 'clients' }
+  | { action: 'send'; line: string }
+);
+
+/** The answer to one MonitorAction (`id` echoed when it was given). */
+export interface ActionResult {
+  id?: number;
+  ok: boolean;
+  /** What was done, or why nothing was. */
+  text: string;
+}
+
+/** The instructor's state as the dashboard shows it; none of it survives a restart. */
+export interface InstructorStatus {
+  /** null: students' input flows. `until`: unix ms, null = until resumed; `by`: who paused. */
+  paused: { until: number | null; by: string } | null;
+  /** Addresses barred by kick --ban, until unix ms. */
+  bans: { address: string; until: number }[];
+  /** Resets since start. */
+  resets: number;
+}
+
 /** Every text frame the server sends: exactly one of these keys. */
 export type ServerMessage =
   | { hello: Hello }
@@ -223,4 +258,8 @@ export type ServerMessage =
   /** Monitor only: the status snapshot, on change and at most once a second. */
   | { status: ApiStatus }
   /** Monitor only: a momentary LED flash (at most 10 a second). */
-  | { flash: 'activity' | 'refused' };
+  | { flash: 'activity' | 'refused' }
+  /** Monitor only: the answer to one of this socket's actions. */
+  | { reply: ActionResult }
+  /** Monitor only: the instructor's state (pause, bans, resets), on connect and on every change. */
+  | { instructor: InstructorStatus };

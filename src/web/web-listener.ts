@@ -72,6 +72,10 @@ export interface WebListenerContext {
   metrics(): string;
   refused(): void;
   changed(): void;
+  /** The instructor barred this address for a while (kick --ban). */
+  barred?(address: string): boolean;
+  /** A dashboard (monitor socket) asked for an instructor action: `reply` answers that one socket. */
+  action?(request: unknown, from: ClientSession, reply: (message: ServerMessage) => void): void;
 }
 
 const SECURITY_HEADERS = {
@@ -325,6 +329,13 @@ export class WebListener {
   private accept(ws: WebSocket, req: IncomingMessage, address: string, monitor: boolean): void {
     const cfg = this.config;
     let why = '';
+    if (this.ctx.barred?.(address)) {
+      this.stats.refused++;
+      this.ctx.log.info(`${cfg.name}: refused ${address}: barred by the instructor`);
+      ws.close(CloseCode.POLICY, notices.banned(address).slice(0, 120));
+      this.ctx.refused();
+      return;
+    }
     const taken = [...this.clients].filter((c) => !c.session.leaving);
     if (taken.length >= cfg.maxClients) why = `${cfg.maxClients} clients are connected already (maxClients)`;
     else if (cfg.maxClientsPerAddress > 0 && taken.filter((c) => c.session.transport.address === address).length >= cfg.maxClientsPerAddress) {
@@ -365,6 +376,23 @@ export class WebListener {
         };
       },
       device,
+      // The dashboard's actions: a JSON object on the monitor socket, answered on that socket alone.
+      ...(monitor && this.ctx.action
+        ? {
+            control: (text: string) => {
+              const act = this.ctx.action!;
+              let request: unknown;
+              try {
+                request = JSON.parse(text);
+              } catch {
+                return false;
+              }
+              if (request === null || typeof request !== 'object' || !('action' in request)) return false;
+              act(request, client.session, (m) => client.writer.send(m));
+              return true;
+            },
+          }
+        : {}),
     });
     const client: WebClient = { session: null as unknown as ClientSession, writer: transport.writer as WsLineWriter, monitor, alive: true };
     ws.on('pong', () => (client.alive = true));

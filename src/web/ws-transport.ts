@@ -30,6 +30,8 @@ export interface WsTransportOptions {
   hello(g: Greeting): Hello;
   /** The device as a page shows it. */
   device(state: string, detail: string): WebDevice;
+  /** Monitor sockets: a text frame that is an action for the gateway (true: taken, not a line). */
+  control?(text: string): boolean;
 }
 
 /**
@@ -42,7 +44,7 @@ export function wsTransport(ws: WebSocket, opts: WsTransportOptions): ClientTran
     label: opts.label,
     address: opts.address,
     port: opts.port,
-    reader: new WsLineReader(ws, opts.maxLineBytes),
+    reader: new WsLineReader(ws, opts.maxLineBytes, opts.control),
     writer: new WsLineWriter(ws, opts),
   };
 }
@@ -59,6 +61,7 @@ export class WsLineReader implements SessionReader {
   constructor(
     private readonly ws: WebSocket,
     private readonly maxLineBytes: number,
+    private readonly control?: (text: string) => boolean,
   ) {}
 
   listen(h: InputHandlers): void {
@@ -70,6 +73,7 @@ export class WsLineReader implements SessionReader {
         return;
       }
       const line = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+      if (this.control && line[0] === 0x7b && this.control(line.toString('utf8'))) return;
       if (this.paused || this.held.length > 0) this.held.push(line);
       else this.deliver(line);
     });
