@@ -96,7 +96,7 @@ function addButtons() {
     const id = Number(tr.dataset.id);
     if (!Number.isInteger(id) || id <= 0) continue;
     const b = el('button', { type: 'button', class: 'kick', title: 'remove this client (with the reason and ban above)' }, 'Remove');
-    b.addEventListener('click', () => act({ action: 'kick', id, ...(reason.value.trim() ? { reason: reason.value.trim() } : {}), ...(ban.value ? { ban: ban.value } : {}) }));
+    b.addEventListener('click', () => act({ action: 'kick', client: id, ...(reason.value.trim() ? { reason: reason.value.trim() } : {}), ...(ban.value ? { ban: ban.value } : {}) }));
     const td = el('td');
     td.append(b);
     tr.append(td);

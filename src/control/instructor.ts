@@ -18,7 +18,8 @@ export type ActionRequest =
   | { action: 'pause'; for?: string }
   | { action: 'resume' }
   | { action: 'say'; text: string }
-  | { action: 'kick'; target?: string; id?: number; ban?: string; reason?: string }
+  /** `client`: an id from the client list (the dashboard's Remove button). */
+  | { action: 'kick'; target?: string; client?: number; ban?: string; reason?: string }
   | { action: 'clear-queue' }
   | { action: 'clients' }
   /** The dashboard only: a line from the instructor's console to the device (passes a pause). */
@@ -171,11 +172,11 @@ export class Instructor {
         }
         let target: ClientTarget | null = null;
         let pick: (c: ClientRow) => boolean;
-        if (req.id !== undefined) {
-          const row = this.room.clients().find((c) => c.id === req.id);
-          if (!row) return { ok: false, text: `no client with id ${req.id} (it may have left)` };
+        if (req.client !== undefined) {
+          const row = this.room.clients().find((c) => c.id === req.client);
+          if (!row) return { ok: false, text: `no client with id ${req.client} (it may have left)` };
           target = parseTarget(row.peer) as ClientTarget;
-          pick = (c) => c.id === req.id;
+          pick = (c) => c.id === req.client;
         } else {
           const t = parseTarget(req.target ?? '');
           if (typeof t === 'string') return { ok: false, text: t };
@@ -186,8 +187,9 @@ export class Instructor {
           };
         }
         const n = this.room.remove(pick, reason);
-        if (n === 0 && banMs === null) return { ok: false, text: `no client connected from ${req.target ?? target.address}` };
-        let text = `removed ${n} client(s) from ${req.target ?? target.address}${reason ? ` (${reason})` : ''}`;
+        const from = req.target ?? (req.client !== undefined ? `${target.address} (client ${req.client})` : target.address);
+        if (n === 0 && banMs === null) return { ok: false, text: `no client connected from ${from}` };
+        let text = `removed ${n} client(s) from ${from}${reason ? ` (${reason})` : ''}`;
         if (banMs !== null) {
           this.bans.set(target.address, this.wallNow() + banMs);
           text += `; ${target.address} barred for ${describeDuration(banMs)}`;
@@ -259,13 +261,13 @@ export function parseRequest(raw: unknown): ActionRequest | string {
       const ban = str('ban', false);
       const reason = str('reason', false);
       if (target === null || ban === null || reason === null) return 'kick takes "target", "ban" and "reason" as strings';
-      const id = r.id;
-      if (id !== undefined && !(typeof id === 'number' && Number.isInteger(id) && id > 0)) return 'kick takes "id" as a positive integer';
-      if ((target === undefined) === (id === undefined)) return 'kick needs exactly one of "target" (ADDRESS[:PORT]) or "id"';
+      const client = r.client;
+      if (client !== undefined && !(typeof client === 'number' && Number.isInteger(client) && client > 0)) return 'kick takes "client" as a positive integer';
+      if ((target === undefined) === (client === undefined)) return 'kick needs exactly one of "target" (ADDRESS[:PORT]) or "client" (an id from the client list)';
       return {
         action,
         ...(target !== undefined ? { target } : {}),
-        ...(id !== undefined ? { id: id as number } : {}),
+        ...(client !== undefined ? { client: client as number } : {}),
         ...(ban !== undefined ? { ban } : {}),
         ...(reason !== undefined ? { reason } : {}),
       };

@@ -216,8 +216,8 @@ export type MonitorAction = { id?: number } & (
   | { action: 'pause'; for?: string }
   | { action: 'resume' }
   | { action: 'say'; text: string }
-  /** `target` ADDRESS[:PORT], or `id` from the client list; `ban` a duration; `reason` told to the client. */
-  | { action: 'kick'; target?: string; id?: number; ban?: string; reason?: string }
+  /** `target` ADDRESS[:PORT], or `client`: an id from the client list; `ban` a duration; `reason` told to the client. */
+  | { action: 'kick'; target?: string; client?: number; ban?: string; reason?: string }
   | { action: 'clear-queue' }
   | { action: 'clients' }
   | { action: 'send'; line: string }

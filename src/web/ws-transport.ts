@@ -153,6 +153,9 @@ export class WsLineWriter implements SessionWriter {
   }
 
   end(why: CloseWhy): void {
+    // A closing session has paused its reader, and a paused ws never reads the page's close frame: the
+    // closing handshake would then wait for ws's 30 s timeout before the page hears the close.
+    if (this.ws.isPaused) this.ws.resume();
     this.ws.close(CLOSE_CODES[why]);
   }
 
