@@ -1,0 +1,130 @@
+import t from 'tap';
+import WebSocket from 'ws';
+import { existsSync } from 'node:fs';
+import type { Browser } from 'playwright-core';
+import { TestClient, freePort, startDaemon } from '../support/daemon.js';
+import { SUBPROTOCOL, type ServerMessage } from '../../src/web/protocol.js';
+
+/**
+ * The dashboard's actions in a real browser (Debian's chromium driven by playwright-core, as
+ * test/browser/console.test.ts launches it), against the built daemon on the simulated box: the instructor
+ * clicks, and students on TCP and in another tab see the notices.
+ */
+
+interface PageElement {
+  textContent: string | null;
+  dataset: Record<string, string | undefined>;
+}
+declare const document: { getElementById(id: string): PageElement | null; querySelectorAll(selector: string): { length: number } };
+
+const CHROMIUM = process.env.SERIAL_GATEWAY_CHROMIUM ?? '/usr/bin/chromium';
+
+function browserUnavailableReason(): string | undefined {
+  if (!existsSync(CHROMIUM)) return `no chromium at ${CHROMIUM} (apt-get install chromium; .ci/run does)`;
+  try {
+    require.resolve('playwright-core');
+  } catch {
+    return 'playwright-core is not installed (a dev dependency: npm ci)';
+  }
+  return undefined;
+}
+const skip = browserUnavailableReason();
+
+let browser: Browser | undefined;
+if (skip === undefined) {
+  t.before(async () => {
+    const { chromium } = require('playwright-core') as typeof import('playwright-core');
+    // --no-sandbox: CI runs as root; --disable-dev-shm-usage: Debian's launcher misjudges /dev/shm here.
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+  });
+  t.teardown(() => browser?.close());
+}
+
+t.test('the instructor resets, pauses, talks, sends and removes a client from the dashboard', { skip }, async (t) => {
+  const dir = t.testdir();
+  const [tcpPort, webPort] = [await freePort(), await freePort()];
+  const d = await startDaemon(
+    dir,
+    `serial:\n  path: sim:labbox\n  reset: { method: dtr, ms: 20 }\ncontrol:\n  socket: ''\ntcp:\n  - { name: lab, host: 127.0.0.1, port: ${tcpPort} }\nudp: []\nweb:\n  - { name: web, host: 127.0.0.1, port: ${webPort}, mode: shared, monitorPassword: lab-secret }\n`,
+  );
+  t.teardown(() => d.stop());
+  const student = await TestClient.connect(tcpPort);
+  t.teardown(() => student.close());
+  // A student's browser tab (a ws client: the console page itself is tested in console.test.ts).
+  const tab = new WebSocket(`ws://127.0.0.1:${webPort}/ws`, SUBPROTOCOL, { headers: { Origin: `http://127.0.0.1:${webPort}` } });
+  const tabMessages: ServerMessage[] = [];
+  let tabClose: number | null = null;
+  tab.on('message', (data: Buffer, binary: boolean) => {
+    if (!binary) tabMessages.push(JSON.parse(data.toString()) as ServerMessage);
+  });
+  tab.on('close', (code) => (tabClose = code));
+  await new Promise((r) => tab.once('open', r));
+  t.teardown(() => tab.terminate());
+  const tabNotices = (): string[] => tabMessages.flatMap((m) => ('notice' in m ? [m.notice] : []));
+
+  const context = await browser!.newContext({ httpCredentials: { username: 'teacher', password: 'lab-secret' } });
+  t.teardown(() => context.close());
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`http://127.0.0.1:${webPort}/monitor`);
+  await page.waitForFunction(() => document.getElementById('link')?.textContent === 'online');
+  const result = async (): Promise<string> => {
+    await page.waitForFunction(() => {
+      const r = document.getElementById('action-result');
+      return r !== null && r.dataset.ok !== '' && r.dataset.ok !== undefined;
+    });
+    return (await page.textContent('#action-result')) ?? '';
+  };
+  const clearResult = () => page.evaluate(() => {
+    const r = document.getElementById('action-result');
+    if (r) r.dataset.ok = '';
+  });
+
+  await page.fill('#act-say', 'the box restarts in one minute');
+  await page.click('#act-say-go');
+  t.match(await result(), /said "the box restarts in one minute" to \d+ client/);
+  await student.waitFor('! instructor: the box restarts in one minute\r\n');
+  t.ok(tabNotices().includes('instructor: the box restarts in one minute'), "the student's tab got the notice");
+
+  await clearResult();
+  await page.click('#act-reset');
+  t.match(await result(), /box reset \(DTR pulse of 20 ms\)/);
+  await student.waitFor('! box reset by the instructor\r\n');
+  await student.waitFor('LABBOX ready');
+
+  await clearResult();
+  await page.selectOption('#act-pause-for', '10m');
+  await page.click('#act-pause');
+  t.match(await result(), /input paused for 10 min/);
+  await student.waitFor('! read-only: the instructor has paused input for 10 min\r\n');
+  await page.waitForFunction(() => document.getElementById('action-state')?.dataset.paused === 'true');
+  t.match(await page.textContent('#action-state'), /input paused until .* \(by dashboard 127\.0\.0\.1:\d+ \(web web\)\)/, 'the dashboard shows the pause');
+  student.send('id\r\n');
+  await student.waitFor('! line refused: input is paused by the instructor (not queued)\r\n');
+  await clearResult();
+  await page.fill('#act-send', 'name');
+  await page.click('#act-send-go');
+  t.equal(await result(), 'sent');
+  await student.waitFor('Lab Box', 5000);
+  t.pass("the instructor's own line reached the box during the pause");
+  await clearResult();
+  await page.click('#act-resume');
+  t.match(await result(), /input resumed/);
+  await student.waitFor('! input resumed');
+
+  // Remove the student's tab from the client list, with a reason.
+  await page.waitForFunction(() => document.querySelectorAll('#clients tbody button.kick').length >= 3);
+  await page.fill('#act-reason', 'wrong group');
+  await clearResult();
+  const row = page.locator('#clients tbody tr', { hasText: 'shared' }).filter({ hasText: 'web' });
+  await row.locator('button.kick').click();
+  t.match(await result(), /removed 1 client\(s\) from 127\.0\.0\.1 \(client \d+\) \(wrong group\)/);
+  const deadline = Date.now() + 5000;
+  while (tabClose === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.equal(tabClose, 1008, "the student's tab was closed with 1008 (it does not come back by itself)");
+  t.ok(tabNotices().includes('removed by the instructor: wrong group'), 'and told why');
+  t.notOk(student.closed, 'the TCP student stays');
+  t.same(errors, [], 'no page errors');
+  t.match(d.output(), /instructor: box reset .* \(asked by dashboard 127\.0\.0\.1:\d+ \(web web\)\)/, 'journaled with who asked');
+});
