@@ -213,8 +213,10 @@ export class Bridge {
    * request mode's turn), tells each sender how many of its lines went, and returns the total.
    */
   clearQueue(): number {
+    // Requests waiting their turn first: dropping the one in the write queue lets the arbiter start the next.
+    const waiting = this.arbiter.clearQueued();
     const perSource = this.queue.clear();
-    for (const r of this.arbiter.clearQueued()) {
+    for (const r of waiting) {
       const source = requestSources.get(r);
       if (source) perSource.set(source, (perSource.get(source) ?? 0) + 1);
     }

@@ -127,22 +127,27 @@ export class WriteQueue {
    */
   clear(): Map<WriteSource, number> {
     const out = new Map<WriteSource, number>();
+    const dropped: QueuedLine[] = [];
+    const resumed: WriteSource[] = [];
     for (const q of this.sources.values()) {
       const n = q.items.length - q.head;
       if (n === 0) continue;
       out.set(q.source, n);
-      for (let i = q.head; i < q.items.length; i++) q.items[i]!.done?.(new Error('cleared by the instructor'));
+      dropped.push(...q.items.slice(q.head));
       this.stats.dropped += n;
       q.items = [];
       q.head = 0;
       q.bytes = 0;
       if (q.paused) {
         q.paused = false;
-        q.source.resume();
+        resumed.push(q.source);
       }
     }
     this.turn.length = 0;
     this.bytes = 0;
+    // Callbacks only once the queue is empty: a dropped request's callback may queue the next request.
+    for (const item of dropped) item.done?.(new Error('cleared by the instructor'));
+    for (const source of resumed) source.resume();
     return out;
   }
 

@@ -31,7 +31,8 @@ export const notices = {
   instructor: (text: string): string => `instructor: ${text}`,
   removed: (reason: string): string => `removed by the instructor${reason ? `: ${reason}` : ''}`,
   banned: (address: string): string => `busy: ${address} is barred for a while by the instructor`,
-  queueCleared: (n: number): string => `${n} of your line${n === 1 ? '' : 's'} waiting for the device ${n === 1 ? 'was' : 'were'} dropped by the instructor`,
+  queueCleared: (n: number): string =>
+    n === 1 ? 'one of your lines waiting for the device was dropped by the instructor' : `${n} of your lines waiting for the device were dropped by the instructor`,
 } as const;
 
 /** `10 min`, `90 s`, `1 h 30 min`: how a person says a duration. */

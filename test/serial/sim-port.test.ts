@@ -305,3 +305,29 @@ t.test('bad options throw a TypeError naming the option', async (t) => {
   t.throws(() => createSimulatedLabBox({ ...OPTS, chunkBytes: 2.5 }, h), { name: 'TypeError', message: /chunkBytes/ });
   t.throws(() => createSimulatedLabBox({ ...OPTS, bytesPerSecond: -1 }, h), { name: 'TypeError', message: /bytesPerSecond/ });
 });
+
+t.test('reset lines: the box reboots on a DTR or RTS edge back to asserted, or at the end of a break, and says so', async (t) => {
+  const host = new Host();
+  const port = createSimulatedLabBox({ ...OPTS, settings: { baudRate: 9600, dataBits: 8, parity: 'none', stopBits: 1, flowControl: 'none' } }, host.handlers);
+  await t.rejects(port.set!({ dtr: false }), { code: 'ENOTOPEN' }, 'refused while closed');
+  await port.open();
+  await port.set!({ dtr: false });
+  t.equal(port.reboots, 0, 'lowering DTR does nothing yet');
+  await port.set!({ dtr: true });
+  t.equal(port.reboots, 1, 'DTR asserted again: the capacitor passes the edge to RESET');
+  await host.received('LABBOX ready 9600 8N1 flow=none\r\n');
+  await port.set!({ dtr: true });
+  t.equal(port.reboots, 1, 'no edge, no reboot');
+  await port.set!({ rts: false });
+  await port.set!({ rts: true });
+  t.equal(port.reboots, 2, 'RTS the same way');
+  await port.set!({ brk: true });
+  t.equal(port.reboots, 2, 'held in a break');
+  await port.set!({ brk: false });
+  t.equal(port.reboots, 3, 'and rebooted when it ends');
+  t.equal(await write(port, 'id\r\n'), null);
+  await host.received('6610545001\r\n');
+  t.pass('it answers after rebooting');
+  port.close();
+  await turn();
+});
