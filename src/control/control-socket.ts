@@ -4,7 +4,8 @@
  * (the unit's RuntimeDirectory= holds it); each connection's peer credentials are checked (peer.ts). A socket
  * file left by a crash is replaced at start; the file is removed at stop.
  */
-import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { Log } from '../core/log.js';
 import type { ActionReply } from './instructor.js';
@@ -29,6 +30,11 @@ export class ControlSocket {
   /** Listens; false (with a warning) when the socket cannot be made: the daemon runs on without it. */
   async listen(): Promise<boolean> {
     const path = this.path;
+    // Outside systemd, /run/serial-gateway (the unit's RuntimeDirectory=) usually does not exist: normal, not a fault.
+    if (!existsSync(dirname(path))) {
+      this.log.info(`control socket ${path}: its directory does not exist; running without a control socket (the dashboard's actions still work)`);
+      return false;
+    }
     const stale = await staleSocket(path);
     if (stale === 'live') {
       this.log.warn(`control socket ${path}: another gateway answers there; running without a control socket`);
@@ -59,11 +65,7 @@ export class ControlSocket {
         });
       });
     } catch (err) {
-      const missingDir = (err as NodeJS.ErrnoException).code === 'ENOENT';
-      // Outside systemd, /run/serial-gateway (the unit's RuntimeDirectory=) usually does not exist: normal, not a fault.
-      this.log[missingDir ? 'info' : 'warn'](
-        `control socket ${path}: ${missingDir ? 'its directory does not exist' : (err as Error).message}; running without a control socket (the dashboard's actions still work)`,
-      );
+      this.log.warn(`control socket ${path}: ${(err as Error).message}; running without a control socket (the dashboard's actions still work)`);
       return false;
     } finally {
       process.umask(umask);

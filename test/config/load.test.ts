@@ -145,7 +145,7 @@ const broken: [string, string[]][] = [
   ],
   [
     'scalar-section.yaml',
-    ['scalar-section.yaml:1:1: serial: expected a section (a mapping with keys path, match, baudRate, dataBits, parity, stopBits, flowControl, reconnectMinMs, reconnectMaxMs, writeQueueBytes); found "/dev/ttyUSB0"; did you mean "serial.path: /dev/ttyUSB0"?'],
+    ['scalar-section.yaml:1:1: serial: expected a section (a mapping with keys path, match, baudRate, dataBits, parity, stopBits, flowControl, reconnectMinMs, reconnectMaxMs, writeQueueBytes, dtrOnOpen, rtsOnOpen, reset); found "/dev/ttyUSB0"; did you mean "serial.path: /dev/ttyUSB0"?'],
   ],
   [
     'unknown-in-item.yaml',
@@ -223,11 +223,11 @@ t.test('shapes convict cannot handle become plain errors', (t) => {
     ['- serial', 'c.yaml: the file must be a mapping of sections (serial:, lines:, tcp:, ...); found a list'],
     ['seral:\n  path: /dev/ttyACM0', 'c.yaml:1:1: seral: unknown key; did you mean "serial"?'],
     ['port: 2323', 'c.yaml:1:1: port: unknown key here; "port" is a key of tcp[N], udp[N], web[N]'],
-    ['bogus: 1', 'c.yaml:1:1: bogus: unknown section; the sections are serial, lines, labbox, tcp, udp, web, log, leds, shutdown, transcript'],
+    ['bogus: 1', 'c.yaml:1:1: bogus: unknown section; the sections are serial, lines, labbox, tcp, udp, web, log, leds, control, shutdown, transcript'],
     ['serial:\n  path: /dev/a\n  path: /dev/b', 'c.yaml:3:3: invalid YAML: Map keys must be unique'],
     ['serial:\n\tpath: /dev/a', 'c.yaml:2:1: invalid YAML: Tabs are not allowed as indentation'],
     ['serial:\n  path: !!binary aGk=', 'c.yaml:2:3: serial.path: must be a device path like /dev/ttyUSB0, \'sim:labbox\' for the simulator, or \'\' to find the port by serial.match; found binary data'],
-    ['"a\\nb": 1', 'c.yaml:1:1: "a\\nb": unknown section; the sections are serial, lines, labbox, tcp, udp, web, log, leds, shutdown, transcript'],
+    ['"a\\nb": 1', 'c.yaml:1:1: "a\\nb": unknown section; the sections are serial, lines, labbox, tcp, udp, web, log, leds, control, shutdown, transcript'],
   ];
   for (const [text, expected] of cases) {
     t.same(messages(loadConfigText(text, 'c.yaml', {})), [expected], JSON.stringify(text));
@@ -313,7 +313,7 @@ t.test('environment overrides apply after the file, are validated, and are repor
     '$SERIAL_GATEWAY_LOG_LEVEL: log.level: must be one of error, warning, info, debug; found "DEBUG"; did you mean "debug"?',
   ]);
   t.same(messages(loadConfig(demoFile, { SERIAL_GATEWAY_TCP_PORT: '2325' })), [
-    `${demoFile}:22:5: tcp[1].port: tcp port 2325 on 127.0.0.1 is already used by tcp[0] (lab on 127.0.0.1, port from $SERIAL_GATEWAY_TCP_PORT); both listen on the same address`,
+    `${demoFile}:23:5: tcp[1].port: tcp port 2325 on 127.0.0.1 is already used by tcp[0] (lab on 127.0.0.1, port from $SERIAL_GATEWAY_TCP_PORT); both listen on the same address`,
   ]);
   t.same(messages(loadConfigText('tcp: []', 'c.yaml', { SERIAL_GATEWAY_TCP_PORT: '1' })), [
     '$SERIAL_GATEWAY_TCP_PORT: tcp[0].port: there is no tcp listener to set the port of (the tcp list is empty)',
