@@ -202,6 +202,9 @@ export class Daemon {
     this.config = next;
     this.reloadError = '';
     log.setLevel(next.log.level);
+    if (Daemon.controlSocketPath(next, this.opts.file) !== Daemon.controlSocketPath(prev, this.opts.file)) {
+      log.warn('control.socket changed: takes effect at the next restart');
+    }
     if (next.lines.ringBytes !== prev.lines.ringBytes) {
       log.warn(`lines.ringBytes changed (${prev.lines.ringBytes} -> ${next.lines.ringBytes}): takes effect at the next restart`);
     }
@@ -300,6 +303,8 @@ export class Daemon {
       const u = l.stats;
       parts.push(`${l.name} unproven ${l.unprovenCount} (sent at most ${AMPLIFICATION}x; ${u.validations} proven, ${u.withheldBytes} B withheld)`);
     }
+    const paused = this.bridge.inputPause;
+    if (paused) parts.push(`input paused by the instructor${paused.until === null ? '' : ` until ${new Date(paused.until).toISOString().slice(11, 16)} UTC`}`);
     if (this.reloadError) parts.push(`last reload rejected: ${this.reloadError}`);
     const stopped = this.transcript?.writer.failure;
     if (stopped) parts.push(`transcript stopped: ${stopped}`);
