@@ -60,6 +60,8 @@ export interface Classroom {
   setPause(p: { until: number | null; by: string } | null): void;
   /** The instructor's state changed (the dashboard redraws). */
   changed(state: InstructorState): void;
+  /** An action was done (for the transcript, when one is recording). */
+  record?(text: string, who: string): void;
 }
 
 /** A dashboard's line for the device: the one action that needs its session. */
@@ -223,6 +225,7 @@ export class Instructor {
 
   private done(text: string, who: string): ActionReply {
     this.log.info(`instructor: ${text} (asked by ${who})`);
+    this.room.record?.(text, who);
     this.room.changed(this.state);
     return { ok: true, text };
   }
