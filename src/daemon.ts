@@ -136,6 +136,7 @@ export class Daemon {
         setPause: (p) => {
           this.bridge.inputPause = p;
         },
+        record: (text, who) => this.transcript?.instructor(text, who),
         changed: (state) => {
           for (const l of this.web.values()) l.toMonitors({ instructor: state });
           this.publishStatus();

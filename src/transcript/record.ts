@@ -52,7 +52,9 @@ export type TranscriptRecord =
   | (Base & { k: 'device-away' | 'device-back'; detail: string })
   | (Base & { k: 'reload'; ok: boolean; detail?: string })
   | (Base & { k: 'start' | 'stop'; detail?: string })
-  | (Base & { k: 'dropped'; count: number });
+  | (Base & { k: 'dropped'; count: number })
+  /** An instructor's action (reset, pause, say, kick, ...): what was done and who asked. */
+  | (Base & { k: 'instructor'; by: string; text: string });
 
 export type RecordKind = TranscriptRecord['k'];
 
@@ -69,6 +71,7 @@ export const RECORD_KINDS: readonly RecordKind[] = [
   'start',
   'stop',
   'dropped',
+  'instructor',
 ];
 
 export function isoTime(wallMs: number): string {
@@ -123,6 +126,9 @@ export const make = {
   },
   dropped(t: string, count: number): TranscriptRecord {
     return { t, k: 'dropped', count };
+  },
+  instructor(t: string, by: string, text: string): TranscriptRecord {
+    return { t, k: 'instructor', by, text };
   },
 };
 
@@ -218,5 +224,7 @@ export function renderRecord(r: TranscriptRecord): string {
       return `${at} gateway stopping${r.detail ? `: ${visibleText(r.detail)}` : ''}`;
     case 'dropped':
       return `${at} transcript: ${r.count} record${r.count === 1 ? '' : 's'} dropped here (the disk could not keep up)`;
+    case 'instructor':
+      return `${at} instructor: ${visibleText(r.text)} (asked by ${visibleText(r.by)})`;
   }
 }

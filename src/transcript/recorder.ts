@@ -85,6 +85,11 @@ export class TranscriptRecorder implements GatewayEvents {
     this.put(make.reload(this.now(), ok, detail));
   }
 
+  /** An instructor's action, with who asked (not a GatewayEvents event: only the daemon records it). */
+  instructor(text: string, by: string): void {
+    this.put(make.instructor(this.now(), by, text));
+  }
+
   lifecycle(k: 'start' | 'stop', detail?: string): void {
     this.put(make.lifecycle(this.now(), k, detail));
   }

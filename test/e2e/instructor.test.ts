@@ -331,3 +331,26 @@ t.test('the control socket refuses another user', { skip: notRoot }, async (t) =
   t.equal(refused.code, 77, 'refused by peer credentials: exit 77');
   t.match(refused.err, /refused: local user nobody \(uid 65534\) may not control this gateway/);
 });
+
+t.test('with the transcript on, each action is in it with who asked, and each client\'s notice too', async (t) => {
+  const dir = t.testdir();
+  const sockDir = mkdtempSync(join(tmpdir(), 'sg16-'));
+  t.teardown(() => rmSync(sockDir, { recursive: true, force: true }));
+  const port = await freePort();
+  const file = join(dir, 'config.yaml');
+  const d = await startDaemon(
+    dir,
+    `serial:\n  path: sim:labbox\ncontrol:\n  socket: ${join(sockDir, 'c.sock')}\ntcp:\n  - { name: lab, host: 127.0.0.1, port: ${port} }\nudp: []\ntranscript:\n  enabled: true\n  dir: ${join(dir, 'transcript')}\n  flushMs: 10\n`,
+  );
+  t.teardown(() => d.stop());
+  const c = await TestClient.connect(port);
+  t.teardown(() => c.close());
+  const said = await cli(['say', 'quiz in five minutes'], file);
+  t.equal(said.code, 0, said.err);
+  await c.waitFor('! instructor: quiz in five minutes');
+  await d.stop();
+  const read = await cli(['transcript'], file);
+  t.equal(read.code, 0, read.err);
+  t.match(read.out, /instructor: said "quiz in five minutes" to 1 client\(s\) \(asked by local user \S+ \(uid \d+\)\)/);
+  t.match(read.out, /tcp:lab 127\.0\.0\.1:\d+ ! instructor: quiz in five minutes/);
+});

@@ -39,6 +39,7 @@ t.test('every kind of record is one line of JSON and parses back to itself', (t)
     make.lifecycle(T, 'start', 'device sim:labbox'),
     make.lifecycle(T, 'stop'),
     make.dropped(T, 42),
+    make.instructor(T, 'local user ann (uid 1000)', 'said "the box restarts" to 3 client(s)'),
   ];
   const kinds = new Set<string>();
   for (const r of records) {
@@ -47,7 +48,7 @@ t.test('every kind of record is one line of JSON and parses back to itself', (t)
     t.same(parseRecord(line.trimEnd()), r);
     kinds.add(r.k);
   }
-  t.equal(kinds.size, 12, 'all twelve kinds');
+  t.equal(kinds.size, 13, 'all thirteen kinds');
   t.end();
 });
 
@@ -90,6 +91,11 @@ t.test('rendered as a chat', (t) => {
   t.equal(renderRecord(make.device_state(T, true, 'unplugged')), `${at} device away: unplugged`);
   t.equal(renderRecord(make.reload(T, false, 'bad')), `${at} gateway rejected a reload: bad`);
   t.equal(renderRecord(make.dropped(T, 1)), `${at} transcript: 1 record dropped here (the disk could not keep up)`);
+  t.equal(
+    renderRecord(make.instructor(T, 'dashboard 10.0.0.2:5151 (web web)', 'said "hi\u001b[2J" to 2 client(s)')),
+    `${at} instructor: said "hi\\x1b[2J" to 2 client(s) (asked by dashboard 10.0.0.2:5151 (web web))`,
+    "an instructor's action, control bytes shown, not executed",
+  );
   t.end();
 });
 
