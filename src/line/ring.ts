@@ -115,6 +115,8 @@ export class LineRing {
   private readonly recFlags: Uint8Array;
   private readonly recTag: Uint32Array;
   private readonly recStreamPos: Float64Array;
+  /** clock.now() when the record was framed: how old a newcomer's history is (historySeconds). */
+  private readonly recTime: Float64Array;
 
   /** Oldest record still held. */
   private oldest = 0;
@@ -177,6 +179,7 @@ export class LineRing {
     this.recFlags = new Uint8Array(maxRecords);
     this.recTag = new Uint32Array(maxRecords);
     this.recStreamPos = new Float64Array(maxRecords);
+    this.recTime = new Float64Array(maxRecords);
   }
 
   // ---------------------------------------------------------------- configuration (reload)
@@ -431,6 +434,7 @@ export class LineRing {
     this.recFlags[slot] = flags;
     this.recTag[slot] = 0;
     this.recStreamPos[slot] = this.streamPos - (this.writeOff - this.lineStart);
+    this.recTime[slot] = this.clock.now();
     this.end = seq + 1;
     this.lineStart += contentLen + termLen;
     if (this.scanOff < this.lineStart) this.scanOff = this.lineStart;
@@ -508,6 +512,34 @@ export class LineRing {
     if (seq >= this.end) return 0;
     const from = seq < this.oldest ? this.oldest : seq;
     return this.streamPos - (this.writeOff - this.lineStart) - this.recStreamPos[from & this.mask]!;
+  }
+
+  /** clock.now() when record seq was framed. */
+  framedAt(seq: number): number {
+    return this.recTime[seq & this.mask]!;
+  }
+
+  /**
+   * Where a newcomer's history starts: the first record of the newest `maxLines` lines still held that were framed
+   * at or after `notBefore` (clock ms) and, from there to the newest, take at most `maxBytes`. Only whole lines:
+   * a line whose start has left the ring (or lies past a bound) is not shown from its middle. With `untaggedOnly`
+   * (request mode) a record some client's request claimed is neither counted nor a start (the session skips it
+   * when sending, as it does live). `lines` counts lines begun in [seq, endSeq), a partial one (a prompt) included.
+   */
+  historyStart(maxLines: number, notBefore: number, maxBytes: number, untaggedOnly: boolean): { seq: number; lines: number } {
+    const m = this.mask;
+    const newest = this.streamPos - (this.writeOff - this.lineStart);
+    let start = this.end;
+    let lines = 0;
+    for (let seq = this.end - 1; seq >= this.oldest && lines < maxLines; seq--) {
+      const slot = seq & m;
+      if (this.recTime[slot]! < notBefore || newest - this.recStreamPos[slot]! > maxBytes) break;
+      if ((this.recFlags[slot]! & (RecordFlag.CONTINUATION | RecordFlag.TERM_TAIL)) !== 0) continue;
+      if (untaggedOnly && this.recTag[slot] !== 0) continue;
+      start = seq;
+      lines++;
+    }
+    return { seq: start, lines };
   }
 
   /** The cursor's socket now holds records from `fromSeq` on; they must not be overwritten until released. */
