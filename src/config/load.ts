@@ -381,7 +381,13 @@ class ConfigCheck {
       const one = convict(itemSchema as convict.Schema<unknown>, { env: {}, args: [] });
       one.load(item);
       this.validate(one, `${key}[${i}]`);
-      out.push(one.getProperties() as Mapping);
+      const props = one.getProperties() as Mapping;
+      // History is marked by notices; where none can be seen (raw framing, notices: false) or a program reads
+      // length prefixes, it is off unless the file asks for it.
+      if (key === 'tcp' && !('historyLines' in item) && (props['framing'] !== 'lines' || props['notices'] === false)) {
+        props['historyLines'] = 0;
+      }
+      out.push(props);
     });
     return out;
   }

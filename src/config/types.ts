@@ -107,6 +107,14 @@ export interface TcpListenerConfig {
   /** Only ever true on a `request` listener. */
   closeAfterReply: boolean;
   /**
+   * Device lines a new client is sent before live data, between `! history: ...` and `! live` (0 = none).
+   * When the file does not set it: 20 for `lines` framing with notices, 0 otherwise (unmarked history would
+   * look like live output to a program).
+   */
+  historyLines: number;
+  /** History holds no line framed longer ago than this (0 = no age limit). */
+  historySeconds: number;
+  /**
    * Monitor listeners: `visible` shows every control byte (and every byte outside well-formed UTF-8) from clients
    * and the device as `\xNN`, so nobody can act on the instructor's terminal; `raw` passes them on.
    */
@@ -151,6 +159,9 @@ export interface WebListenerConfig {
   notices: boolean;
   /** 0 = never. */
   idleTimeoutMs: number;
+  /** Device lines a new tab is shown, dimmed, before live data (0 = none). */
+  historyLines: number;
+  historySeconds: number;
   replyMaxLines: number;
   replyQuietMs: number;
   requestTimeoutMs: number;

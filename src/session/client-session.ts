@@ -2,12 +2,12 @@ import type { Bridge, Consumer, MonitorSink } from '../bridge.js';
 import { newClientTag } from '../bridge.js';
 import type { Clock, Disposer } from '../core/clock.js';
 import type { Log } from '../core/log.js';
-import type { RingCursor } from '../line/ring.js';
+import type { LineRing, RingCursor } from '../line/ring.js';
 import type { RequestTiming } from '../route/request-arbiter.js';
 import type { LinkState } from '../serial/serial-link.js';
 import type { ClientRef } from '../events.js';
 import { notices } from './notices.js';
-import type { ClientLabel, ClientTransport, CloseWhy, InputHandlers, RecordRuns } from './transport.js';
+import type { ClientLabel, ClientTransport, CloseWhy, HistoryInfo, InputHandlers, RecordRuns } from './transport.js';
 
 /**
  * One client, whatever carries it (TCP or WebSocket: see transport.ts). Output: reads the ring through its own
@@ -36,6 +36,10 @@ export interface SessionPolicy extends RequestTiming {
   closeAfterReply: boolean;
   /** Placeholders: {listener} {port} {device} {settings} {clients}. */
   banner: string;
+  /** Device lines a new client is sent before live data (0 = none), ... */
+  historyLines: number;
+  /** ... none framed longer ago than this (0 = no age limit). */
+  historySeconds: number;
 }
 
 export interface SessionContext {
@@ -47,7 +51,7 @@ export interface SessionContext {
   /** Text for banners: `/dev/ttyUSB0` and `115200 8N1`. */
   device(): { device: string; settings: string };
   clientCount(): number;
-  /** Resume: start at this record (if the ring still holds it) instead of the newest. */
+  /** Resume: start at this record (if the ring still holds it) instead of the newest; a resumed client gets no history. */
   startAt?: number;
   /** Unix ms, for the dashboard's "since"; default now. */
   connectedAt?: number;
@@ -93,6 +97,9 @@ export class ClientSession implements Consumer, MonitorSink {
   /** Records a resumed client missed between its last connection and this one. */
   private readonly resumeLost: number;
   private readonly resumed: boolean;
+  /** History on connect: the records before historyEnd are the recent past, marked by notices (-1: none, or told). */
+  private historyEnd = -1;
+  private readonly history: HistoryInfo | null = null;
   private readonly onBatchWritten = (): void => this.batchWritten();
   readonly stats = { linesOut: 0, bytesOut: 0, lost: 0, linesIn: 0, refused: 0 };
 
@@ -109,7 +116,15 @@ export class ClientSession implements Consumer, MonitorSink {
     const ring = ctx.bridge.ring;
     const onEvicted = (): void => this.destroy('did not accept any data while the device filled the whole ring');
     this.resumed = ctx.startAt !== undefined;
-    this.cursor = ring.attach(onEvicted, ctx.startAt);
+    let startAt = ctx.startAt;
+    if (!this.resumed && policy.historyLines > 0) {
+      this.history = historyFor(ctx.bridge.ring, policy, ctx.clock.now());
+      if (this.history) {
+        startAt = this.history.from;
+        this.historyEnd = this.history.to;
+      }
+    }
+    this.cursor = ring.attach(onEvicted, startAt);
     this.resumeLost = ctx.startAt !== undefined ? Math.max(0, this.cursor.seq - ctx.startAt) : 0;
     this.stats.lost += this.resumeLost;
     this.runs = { ring, bounds: [], at: this.cursor.seq };
@@ -126,11 +141,12 @@ export class ClientSession implements Consumer, MonitorSink {
   /** Called once the listener counts this client: the banner can say how many are connected. */
   start(): void {
     const banner = this.ctx.policy.banner ? expandBanner(this.ctx.policy.banner, this.ctx) : '';
-    this.transport.writer.greet({ banner, seq: this.cursor.seq, lost: this.resumeLost, resumed: this.resumed });
+    this.transport.writer.greet({ banner, seq: this.cursor.seq, lost: this.resumeLost, resumed: this.resumed, history: this.history });
     // Someone connecting while the box is unplugged is told at once, not left wondering why nothing answers.
     const link = this.ctx.bridge.deviceLink;
     if (link.state !== 'OPEN' && link.state !== 'OPENING') this.deviceChanged(link.state, link.detail);
-    // A resumed client has records waiting already.
+    if (this.history) this.notice(notices.history(this.history.lines, this.history.ageMs));
+    // A resumed client, or one given history, has records waiting already.
     this.flush();
   }
 
@@ -205,8 +221,9 @@ export class ClientSession implements Consumer, MonitorSink {
     let bytes = 0;
     let first = -1;
     const filtered = policy.mode === 'request' || this.closeOn !== null;
-    // Once closeOn or closeAfterReply has set the last record, nothing past it goes out.
-    const stopAt = this.closeAtSeq >= 0 ? this.closeAtSeq : Infinity;
+    // Once closeOn or closeAfterReply has set the last record, nothing past it goes out; history goes in batches
+    // of its own, so `! live` falls between the past and the present.
+    const stopAt = this.closeAtSeq >= 0 ? this.closeAtSeq : this.historyEnd >= 0 ? this.historyEnd : Infinity;
     while (bytes < limit && (s = ring.next(this.cursor)) >= 0 && s < stopAt) {
       if (first < 0) {
         first = s;
@@ -229,7 +246,7 @@ export class ClientSession implements Consumer, MonitorSink {
       else bounds.push(s, s + 1);
       bytes += ring.recordLength(s);
       this.stats.linesOut++;
-      if (this.closeOn && ring.contentEquals(s, this.closeOn)) {
+      if (this.closeOn && this.historyEnd < 0 && ring.contentEquals(s, this.closeOn)) {
         this.closeAtSeq = s + 1;
         break;
       }
@@ -243,6 +260,13 @@ export class ClientSession implements Consumer, MonitorSink {
       ring.release(this.cursor);
     }
     this.maybeTellLost(ring.next(this.cursor) < 0);
+    if (!this.inFlight && this.historyEnd >= 0 && this.cursor.seq >= this.historyEnd) {
+      // The past is out (or was skipped as too slow: the missed notice says so): live lines follow.
+      this.historyEnd = -1;
+      this.notice(notices.live());
+      this.flush();
+      return;
+    }
     if (!this.inFlight) this.maybeCloseAfterOutput();
   }
 
@@ -503,6 +527,23 @@ export class ClientSession implements Consumer, MonitorSink {
     };
     this.idleTimer = this.ctx.clock.setTimeout(check, ms);
   }
+}
+
+/**
+ * The recent past a new client is sent first (issue: late joiners see what they missed): the newest
+ * historyLines device lines no older than historySeconds, within half of clientBufferBytes so the live lines that
+ * come while it is sent still fit the client's backlog. Null when there is none to send. Nothing is copied: the
+ * client's cursor just starts at `from`, and the lines go out as ordinary batches.
+ */
+export function historyFor(
+  ring: Pick<LineRing, 'historyStart' | 'endSeq' | 'framedAt'>,
+  policy: Pick<SessionPolicy, 'historyLines' | 'historySeconds' | 'clientBufferBytes' | 'mode'>,
+  now: number,
+): HistoryInfo | null {
+  const notBefore = policy.historySeconds > 0 ? now - policy.historySeconds * 1000 : -Infinity;
+  const { seq, lines } = ring.historyStart(policy.historyLines, notBefore, Math.floor(policy.clientBufferBytes / 2), policy.mode === 'request');
+  if (lines === 0) return null;
+  return { from: seq, to: ring.endSeq, lines, ageMs: Math.max(0, now - ring.framedAt(seq)) };
 }
 
 export function expandBanner(banner: string, ctx: Pick<SessionContext, 'policy' | 'device' | 'clientCount'>): string {

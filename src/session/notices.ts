@@ -33,6 +33,8 @@ export const notices = {
   banned: (address: string): string => `busy: ${address} is barred for a while by the instructor`,
   queueCleared: (n: number): string =>
     n === 1 ? 'one of your lines waiting for the device was dropped by the instructor' : `${n} of your lines waiting for the device were dropped by the instructor`,
+  history: (lines: number, ageMs: number): string => `history: ${lines} line${lines === 1 ? '' : 's'} from the last ${span(ageMs)}`,
+  live: (): string => 'live',
 } as const;
 
 /** `10 min`, `90 s`, `1 h 30 min`: how a person says a duration. */
@@ -43,6 +45,15 @@ export function describeDuration(ms: number): string {
   const min = Math.round(s / 60);
   if (min < 60) return `${min} min`;
   return min % 60 === 0 ? `${min / 60} h` : `${Math.floor(min / 60)} h ${min % 60} min`;
+}
+
+/** `40 s`, `5 min`, `3 h`: rounded up, so "the last 5 min" holds every line it names. */
+function span(ms: number): string {
+  const s = Math.max(1, Math.ceil(ms / 1000));
+  if (s < 60) return `${s} s`;
+  const min = Math.ceil(s / 60);
+  if (min < 120) return `${min} min`;
+  return `${Math.ceil(min / 60)} h`;
 }
 
 /** A notice as one CRLF-terminated text line (TCP `lines` framing, UDP datagrams). */

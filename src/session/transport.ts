@@ -55,12 +55,22 @@ export type RingRecords = Pick<LineRing, 'span' | 'view' | 'content' | 'terminat
 /** Why a session ends its output: a WebSocket turns it into a close code, TCP just ends. */
 export type CloseWhy = 'done' | 'stopping' | 'reconfigured' | 'removed' | 'busy' | 'policy';
 
+/** The recent past a new client is sent before live data: records [from, to), `lines` lines, the oldest ageMs old. */
+export interface HistoryInfo {
+  from: number;
+  to: number;
+  lines: number;
+  ageMs: number;
+}
+
 /** What a transport may show when a session starts (the TCP banner line, the WS hello). */
 export interface Greeting {
   banner: string;
   seq: number;
   lost: number;
   resumed: boolean;
+  /** Null: no history (none configured, none held, or a resumed client). */
+  history: HistoryInfo | null;
 }
 
 export interface SessionWriter {

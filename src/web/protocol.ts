@@ -123,6 +123,13 @@ export interface Hello {
   boot: string;
   /** The longest line (UTF-8 bytes, no terminator) the device accepts. */
   maxLineBytes: number;
+  /**
+   * History on connect (config historyLines): the stream starts with `lines` recent device lines, the oldest
+   * `ageMs` old, which are records [from, to). They are device bytes like any others; the page shows them
+   * dimmed until an {at} >= to, and the {notice}s `history: N lines from the last M min` and `live` frame them.
+   * Null when there is none (none configured or held, or a resumed stream).
+   */
+  history: { from: number; to: number; lines: number; ageMs: number } | null;
 }
 
 /** One connected client, as the monitor lists it. */

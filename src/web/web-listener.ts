@@ -373,6 +373,7 @@ export class WebListener {
           resumed: g.resumed,
           boot: this.ctx.boot,
           maxLineBytes: this.ctx.maxLineBytes(),
+          history: g.history,
         };
       },
       device,

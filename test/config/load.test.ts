@@ -151,7 +151,7 @@ const broken: [string, string[]][] = [
     'unknown-in-item.yaml',
     [
       'unknown-in-item.yaml:6:5: tcp[1].mdoe: unknown key; did you mean "tcp[1].mode"?',
-      'unknown-in-item.yaml:7:5: tcp[1].colour: unknown key; the keys of tcp[1] are name, host, port, mode, framing, lengthDigits, telnet, maxClients, maxClientsPerAddress, allow, banner, clientBufferBytes, notices, idleTimeoutMs, closeOn, closeAfterReply, controlBytes, replyMaxLines, replyQuietMs, requestTimeoutMs',
+      'unknown-in-item.yaml:7:5: tcp[1].colour: unknown key; the keys of tcp[1] are name, host, port, mode, framing, lengthDigits, telnet, maxClients, maxClientsPerAddress, allow, banner, clientBufferBytes, notices, idleTimeoutMs, closeOn, closeAfterReply, historyLines, historySeconds, controlBytes, replyMaxLines, replyQuietMs, requestTimeoutMs',
     ],
   ],
   ['reconnect.yaml', ['reconnect.yaml:3:3: serial.reconnectMaxMs: must be at least serial.reconnectMinMs (1000); found 500']],
@@ -244,7 +244,7 @@ t.test('empty sections mean defaults; values round out their listener', (t) => {
     {
       name: 'a', host: '0.0.0.0', port: 1, mode: 'shared', framing: 'lines', lengthDigits: 3, telnet: 'auto',
       maxClients: 64, maxClientsPerAddress: 0, allow: ['::1', '10.0.0.0/8'], banner: '', clientBufferBytes: 262144,
-      notices: true, idleTimeoutMs: 0, closeOn: '', closeAfterReply: false, controlBytes: 'visible', replyMaxLines: 0, replyQuietMs: 100,
+      notices: true, idleTimeoutMs: 0, closeOn: '', closeAfterReply: false, historyLines: 20, historySeconds: 600, controlBytes: 'visible', replyMaxLines: 0, replyQuietMs: 100,
       requestTimeoutMs: 2000,
     },
   ]);

@@ -17,6 +17,8 @@ const basePolicy: SessionPolicy = {
   closeOn: '',
   closeAfterReply: false,
   banner: '',
+  historyLines: 0,
+  historySeconds: 0,
   replyMaxLines: 0,
   replyQuietMs: 100,
   requestTimeoutMs: 2000,

@@ -35,6 +35,8 @@ async function rig(t: { teardown(fn: () => void | Promise<void>): void }, over: 
     clientBufferBytes: 262144,
     notices: true,
     idleTimeoutMs: 0,
+    historyLines: 0,
+    historySeconds: 600,
     replyMaxLines: 0,
     replyQuietMs: 100,
     requestTimeoutMs: 2000,
