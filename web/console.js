@@ -32,7 +32,11 @@ const socket = new GatewaySocket('/ws', {
     view.setPartial(decoder.partial);
   },
   onMessage(msg, resumed) {
-    if (isObject(msg.hello)) hello(msg.hello, resumed);
+    if (isObject(msg.hello)) {
+      hello(msg.hello, resumed);
+      view.historyUntil(resumed ? null : msg.hello.history);
+    }
+    if (typeof msg.at === 'number') view.reached(msg.at);
     if (typeof msg.notice === 'string') {
       // A notice may follow a device prompt: end that line first so the notice stands on its own.
       endPartial();

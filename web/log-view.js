@@ -167,6 +167,7 @@ function concat(parts) {
  * @property {LineKind} kind
  * @property {string} text as received (shown through setText, saved through visible)
  * @property {string} [who] the sender (dashboard)
+ * @property {boolean} [past] a device line sent as history on connect (drawn dimmed)
  */
 
 const PREFIX = /** @type {Record<LineKind, string>} */ ({ dev: '', me: '> ', note: '! ', sys: '-- ', client: '' });
@@ -206,7 +207,24 @@ export class LogView {
     this.scheduled = false;
     /** Lines added since the page loaded, by kind (counters that the bound on the view does not reset). */
     this.counts = { dev: 0, me: 0, note: 0, sys: 0, client: 0 };
+    /** @type {number | null} hello.history.to: device lines before an {at} reaches it are history */
+    this.pastEnd = null;
     this.draw = this.draw.bind(this);
+  }
+
+  /**
+   * The stream starts with history (hello.history, between the `history: ...` and `live` notices): device lines
+   * are drawn dimmed until `reached(at)` passes `to`.
+   * @param {unknown} history hello.history (null or absent: none; a resumed stream has none either)
+   */
+  historyUntil(history) {
+    const to = history !== null && typeof history === 'object' ? /** @type {Record<string, unknown>} */ (history).to : null;
+    this.pastEnd = typeof to === 'number' ? to : null;
+  }
+
+  /** @param {number} at an {at}: every record before it has been delivered */
+  reached(at) {
+    if (this.pastEnd !== null && at >= this.pastEnd) this.pastEnd = null;
   }
 
   /**
@@ -218,6 +236,7 @@ export class LogView {
     /** @type {Entry} */
     const entry = { ts: Date.now(), kind, text };
     if (who !== undefined) entry.who = who;
+    if (this.pastEnd !== null && kind === 'dev') entry.past = true;
     this.entries.push(entry);
     if (this.entries.length > this.maxLines * 1.25) this.entries.splice(0, this.entries.length - this.maxLines);
     this.pending.push(entry);
@@ -286,7 +305,7 @@ export class LogView {
    */
   row(e) {
     const div = document.createElement('div');
-    div.className = `ln ${e.kind}`;
+    div.className = e.past === true ? `ln ${e.kind} past` : `ln ${e.kind}`;
     const ts = document.createElement('span');
     ts.className = 'ts';
     ts.textContent = clock(e.ts);

@@ -27,7 +27,11 @@ const socket = new GatewaySocket('/ws/monitor', {
     view.setPartial(decoder.partial);
   },
   onMessage(msg, resumed) {
-    if (isObject(msg.hello)) hello(msg.hello, resumed);
+    if (isObject(msg.hello)) {
+      hello(msg.hello, resumed);
+      view.historyUntil(resumed ? null : msg.hello.history);
+    }
+    if (typeof msg.at === 'number') view.reached(msg.at);
     if (isObject(msg.sent)) clientLine(msg.sent);
     if (typeof msg.notice === 'string') {
       endPartial();
