@@ -36,7 +36,11 @@ const socket = new GatewaySocket('/ws', {
       hello(msg.hello, resumed);
       view.historyUntil(resumed ? null : msg.hello.history);
     }
-    if (typeof msg.at === 'number') view.reached(msg.at);
+    if (typeof msg.at === 'number') {
+      // History may end on a prompt: it is ended there, dimmed, as a TCP client sees it ended before `! live`.
+      if (view.pastEnd !== null && msg.at >= view.pastEnd) endPartial();
+      view.reached(msg.at);
+    }
     if (typeof msg.notice === 'string') {
       // A notice may follow a device prompt: end that line first so the notice stands on its own.
       endPartial();

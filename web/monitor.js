@@ -31,7 +31,11 @@ const socket = new GatewaySocket('/ws/monitor', {
       hello(msg.hello, resumed);
       view.historyUntil(resumed ? null : msg.hello.history);
     }
-    if (typeof msg.at === 'number') view.reached(msg.at);
+    if (typeof msg.at === 'number') {
+      // History may end on a prompt: it is ended there, dimmed, as a TCP client sees it ended before `! live`.
+      if (view.pastEnd !== null && msg.at >= view.pastEnd) endPartial();
+      view.reached(msg.at);
+    }
     if (isObject(msg.sent)) clientLine(msg.sent);
     if (typeof msg.notice === 'string') {
       endPartial();
