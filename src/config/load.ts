@@ -382,9 +382,11 @@ class ConfigCheck {
       one.load(item);
       this.validate(one, `${key}[${i}]`);
       const props = one.getProperties() as Mapping;
-      // History is marked by notices; where none can be seen (raw framing, notices: false) or a program reads
-      // length prefixes, it is off unless the file asks for it.
-      if (key === 'tcp' && !('historyLines' in item) && (props['framing'] !== 'lines' || props['notices'] === false)) {
+      // History is marked by notices; where none can be seen (raw framing, notices: false), where a program reads
+      // length prefixes, or where each connection is one question and its answer (closeAfterReply: `echo id | nc`
+      // prints the answer alone), it is off unless the file asks for it.
+      const oneShot = props['closeAfterReply'] === true;
+      if (key === 'tcp' && !('historyLines' in item) && (props['framing'] !== 'lines' || props['notices'] === false || oneShot)) {
         props['historyLines'] = 0;
       }
       out.push(props);

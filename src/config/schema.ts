@@ -92,7 +92,7 @@ export const tcpListenerSchema = {
   idleTimeoutMs: int(0, 0, 86400000, 'close a silent client after this (0 = never)', 'milliseconds'),
   closeOn: text('', 256, 'a client line that closes the connection (empty = none)'),
   closeAfterReply: bool(false, 'request mode: close the connection after each reply'),
-  historyLines: int(20, 0, 10000, 'device lines a new client is sent before live data (0 = none; default 0 on raw and length-prefixed framing or with notices: false)', 'lines'),
+  historyLines: int(20, 0, 10000, 'device lines a new client is sent before live data (0 = none; default 0 on raw and length-prefixed framing, with notices: false or closeAfterReply)', 'lines'),
   historySeconds: int(600, 0, 604800, 'history holds no line older than this (0 = no age limit)', 'seconds'),
   controlBytes: oneOf('visible', ['visible', 'raw'], 'monitor mode: show control bytes as \\xNN (raw = pass them on, for a program)'),
   replyMaxLines: replyMaxLines(),

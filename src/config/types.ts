@@ -109,7 +109,7 @@ export interface TcpListenerConfig {
   /**
    * Device lines a new client is sent before live data, between `! history: ...` and `! live` (0 = none).
    * When the file does not set it: 20 for `lines` framing with notices, 0 otherwise (unmarked history would
-   * look like live output to a program).
+   * look like live output to a program) and with closeAfterReply (one question, its answer alone).
    */
   historyLines: number;
   /** History holds no line framed longer ago than this (0 = no age limit). */

@@ -16,6 +16,8 @@ t.test('history defaults: 20 lines of the last 10 min where notices mark it, non
   t.equal(config(tcp('framing: raw')).tcp[0]!.historyLines, 0, 'raw framing: none unless asked');
   t.equal(config(tcp('framing: length-prefixed')).tcp[0]!.historyLines, 0, 'length-prefixed: none unless asked');
   t.equal(config(tcp('notices: false')).tcp[0]!.historyLines, 0, 'notices: false: none unless asked');
+  t.equal(config(tcp('mode: request\ncloseAfterReply: true')).tcp[0]!.historyLines, 0, 'closeAfterReply: the answer alone');
+  t.equal(config(tcp('mode: request')).tcp[0]!.historyLines, 20, 'request mode otherwise: 20');
   t.equal(config(tcp('framing: length-prefixed\nhistoryLines: 5')).tcp[0]!.historyLines, 5, 'asked for: given');
   t.equal(config(tcp('historyLines: 0')).tcp[0]!.historyLines, 0, 'lines framing: 0 turns it off');
   t.end();
