@@ -1,5 +1,6 @@
 import t from 'tap';
-import { execFileSync, spawn } from 'node:child_process';
+import { ncSkip } from '../support/real-clients.js';
+import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { join } from 'node:path';
 import { rssOf } from '../reliability/measure.js';
@@ -264,16 +265,7 @@ t.test('telnet: negotiation is refused politely and stripped; CR NUL ends a line
   t.ok(c.received.includes(Buffer.from([0xff, 0xfe, 0x1f])), 'WILL NAWS answered DONT NAWS');
 });
 
-const hasNc = (() => {
-  try {
-    execFileSync('sh', ['-c', 'command -v nc'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
-t.test('a real nc: `echo id | nc` prints the answer and returns (closeAfterReply)', { skip: hasNc ? false : 'nc is not installed (apt-get install netcat-openbsd); .ci/run installs it' }, async (t) => {
+t.test('a real nc: `echo id | nc` prints the answer and returns (closeAfterReply)', { skip: ncSkip }, async (t) => {
   const dir = t.testdir();
   const port = await freePort();
   const d = await startDaemon(dir, yaml('sim:labbox', [{ name: 'checkin', port, extra: 'mode: request\ncloseAfterReply: true\nreplyQuietMs: 50' }]));
@@ -288,7 +280,7 @@ t.test('a real nc: `echo id | nc` prints the answer and returns (closeAfterReply
   t.equal(out, '6510500000\r\n');
 });
 
-t.test('a shared listener: `echo id | nc -N` gets the answer before the gateway closes', { skip: hasNc ? false : 'nc is not installed (apt-get install netcat-openbsd); .ci/run installs it' }, async (t) => {
+t.test('a shared listener: `echo id | nc -N` gets the answer before the gateway closes', { skip: ncSkip }, async (t) => {
   const dir = t.testdir();
   const port = await freePort();
   const d = await startDaemon(dir, yaml('sim:labbox', [{ name: 'lab', port }]));

@@ -1,6 +1,7 @@
 import t from 'tap';
+import { ncSkip } from '../support/real-clients.js';
 import WebSocket from 'ws';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { TestClient, freePort, startDaemon } from '../support/daemon.js';
 import { SUBPROTOCOL, type ServerMessage } from '../../src/web/protocol.js';
 
@@ -146,16 +147,7 @@ t.test('a client connecting during a flood gets bounded history, then live lines
   t.equal(nums.length + missed, 200000 - nums[0]! + 1, `every line from the first history line on: delivered or told as missed (${missed})`);
 });
 
-function hasNc(): string | null {
-  try {
-    execFileSync('sh', ['-c', 'command -v nc'], { stdio: 'ignore' });
-    return null;
-  } catch {
-    return 'nc is not installed (apt install netcat-openbsd)';
-  }
-}
-
-t.test('the done-when check: a late real nc sees the box\'s recent lines marked as history', { skip: hasNc() ?? false }, async (t) => {
+t.test('the done-when check: a late real nc sees the box\'s recent lines marked as history', { skip: ncSkip }, async (t) => {
   const { ports } = await demo(t);
   const a = await TestClient.connect(ports.lab);
   t.teardown(() => a.close());

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { ncSkip } from '../support/real-clients.js';
 import { execFileSync, spawn } from 'node:child_process';
 import { createSocket, type Socket as DgramSocket } from 'node:dgram';
 import { writeFileSync } from 'node:fs';
@@ -255,16 +256,7 @@ function udp(ports: { udp: number }): number {
   return ports.udp;
 }
 
-const hasNc = (() => {
-  try {
-    execFileSync('sh', ['-c', 'command -v nc'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
-t.test('a real `nc -u`: type id, paste the cookie back, get the answer', { skip: hasNc ? false : 'nc is not installed (apt-get install netcat-openbsd); .ci/run installs it' }, async (t) => {
+t.test('a real `nc -u`: type id, paste the cookie back, get the answer', { skip: ncSkip }, async (t) => {
   const { udp: port } = await rig(t);
   const nc = spawn('nc', ['-u', '127.0.0.1', String(port)], { stdio: ['pipe', 'pipe', 'ignore'] });
   t.teardown(() => nc.kill());
