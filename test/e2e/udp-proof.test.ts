@@ -2,7 +2,7 @@ import t from 'tap';
 import { ncSkip } from '../support/real-clients.js';
 import { execFileSync, spawn } from 'node:child_process';
 import { createSocket, type Socket as DgramSocket } from 'node:dgram';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestClient, freePort, startDaemon, type RunningDaemon } from '../support/daemon.js';
 
@@ -297,7 +297,7 @@ const netnsSkip = ((): string | false => {
 })();
 
 t.test('from another host (a network namespace): outside trusted it must prove itself; on the Pi\'s own LAN it works as today', { skip: netnsSkip }, async (t) => {
-  const tag = `sg${process.pid % 100000}`;
+  const tag = `sg${process.pid}`;
   const ns = `${tag}-ns`;
   const hostIf = `${tag}h`;
   const nsIf = `${tag}n`;
@@ -305,6 +305,18 @@ t.test('from another host (a network namespace): outside trusted it must prove i
   const hostAddr = `10.251.${octet}.1`;
   const nsAddr = `10.251.${octet}.2`;
   const ip = (...args: string[]): void => void execFileSync('ip', args, { stdio: 'pipe' });
+  // A run killed before its teardown (a file timeout) leaves its namespace and link behind; remove those whose
+  // test process is gone, or a later run's local-networks would list them and its addresses could clash.
+  for (const line of execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n')) {
+    const m = /^sg(\d+)-ns\b/.exec(line);
+    if (!m || Number(m[1]) === process.pid || existsSync(`/proc/${m[1]}`)) continue;
+    try {
+      ip('link', 'del', `sg${m[1]}h`);
+    } catch {}
+    try {
+      ip('netns', 'del', `sg${m[1]}-ns`);
+    } catch {}
+  }
   try {
     ip('netns', 'add', ns);
     ip('link', 'add', hostIf, 'type', 'veth', 'peer', 'name', nsIf);
