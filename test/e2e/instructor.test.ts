@@ -6,6 +6,7 @@ import { chmodSync, existsSync, lstatSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MAIN, TestClient, freePort, startDaemon } from '../support/daemon.js';
+import { PtyPair, ptyUnavailableReason } from '../support/pty.js';
 import { SUBPROTOCOL, type ServerMessage } from '../../src/web/protocol.js';
 
 /**
@@ -353,4 +354,40 @@ t.test('with the transcript on, each action is in it with who asked, and each cl
   t.equal(read.code, 0, read.err);
   t.match(read.out, /instructor: said "quiz in five minutes" to 1 client\(s\) \(asked by local user \S+ \(uid \d+\)\)/);
   t.match(read.out, /tcp:lab 127\.0\.0\.1:\d+ ! instructor: quiz in five minutes/);
+});
+
+t.test('clear-queue with real clients: lines waiting for an unplugged box are dropped, each sender told how many', { skip: ptyUnavailableReason() ?? false }, async (t) => {
+  const dir = t.testdir();
+  const sockDir = mkdtempSync(join(tmpdir(), 'sg16-'));
+  t.teardown(() => rmSync(sockDir, { recursive: true, force: true }));
+  const pty = PtyPair.open(join(dir, 'ttyLAB'));
+  t.teardown(() => pty.close());
+  const port = await freePort();
+  const d = await startDaemon(
+    dir,
+    `serial:\n  path: ${pty.linkPath}\n  reconnectMinMs: 50\n  reconnectMaxMs: 200\ncontrol:\n  socket: ${join(sockDir, 'c.sock')}\ntcp:\n  - { name: lab, host: 127.0.0.1, port: ${port}, historyLines: 0 }\nudp: []\n`,
+  );
+  t.teardown(() => d.stop());
+  await d.notify.waitFor((m) => /device open /.test(m.STATUS ?? ''), 5000);
+  pty.unplug();
+  const a = await TestClient.connect(port);
+  const b = await TestClient.connect(port);
+  t.teardown(() => (a.close(), b.close()));
+  await a.waitFor('! device away');
+  await b.waitFor('! device away');
+  for (let i = 0; i < 3; i++) a.send(`from a ${i}\n`);
+  b.send('from b 0\n');
+  await new Promise((r) => setTimeout(r, 300));
+
+  const r = await cli(['clear-queue'], join(dir, 'config.yaml'));
+  t.equal(r.code, 0, r.err);
+  t.match(r.out, /dropped 4 line\(s\) waiting for the device/);
+  await a.waitFor('! 3 of your lines waiting for the device were dropped by the instructor');
+  await b.waitFor('! one of your lines waiting for the device was dropped by the instructor');
+
+  pty.replug();
+  await d.notify.waitFor((m) => /device open /.test(m.STATUS ?? ''), 5000);
+  a.send('after\n');
+  const got = await pty.readUntil('after\r\n', 5000);
+  t.equal(got.toString('latin1'), 'after\r\n', 'none of the dropped lines reached the box; the next one did');
 });
