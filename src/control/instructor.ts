@@ -9,21 +9,11 @@
 import type { Clock, Disposer } from '../core/clock.js';
 import type { Log } from '../core/log.js';
 import { describeDuration, notices } from '../session/notices.js';
-import type { InstructorStatus } from '../web/protocol.js';
+import type { ActionRequest, InstructorStatus } from '../web/protocol.js';
 import { checkText, MAX_REASON_CHARS, MAX_SAY_CHARS, parseDuration, parseTarget, normalizeAddress, type ClientTarget } from './targets.js';
 
-/** One request, as JSON on the control socket and on the dashboard's monitor socket. */
-export type ActionRequest =
-  | { action: 'reset' }
-  | { action: 'pause'; for?: string }
-  | { action: 'resume' }
-  | { action: 'say'; text: string }
-  /** `client`: an id from the client list (the dashboard's Remove button). */
-  | { action: 'kick'; target?: string; client?: number; ban?: string; reason?: string }
-  | { action: 'clear-queue' }
-  | { action: 'clients' }
-  /** The dashboard only: a line from the instructor's console to the device (passes a pause). */
-  | { action: 'send'; line: string };
+/** One request: the type lives with the wire protocol, which the dashboard shares with the control socket. */
+export type { ActionRequest };
 
 export const ACTIONS = ['reset', 'pause', 'resume', 'say', 'kick', 'clear-queue', 'clients', 'send'] as const;
 

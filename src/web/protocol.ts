@@ -216,8 +216,11 @@ export interface ApiStatus {
   leds: Record<LedName, LedPattern>;
 }
 
-/** Page -> server on /ws/monitor: the instructor's actions (the same requests as the local control socket). */
-export type MonitorAction = { id?: number } & (
+/**
+ * One instructor action, as JSON on the local control socket and on the dashboard's monitor socket: one type
+ * for both, so the two ways in cannot drift apart.
+ */
+export type ActionRequest =
   | { action: 'reset' }
   /** `for`: `10m`, `90s`, `1h` (absent: until resumed). */
   | { action: 'pause'; for?: string }
@@ -227,8 +230,11 @@ export type MonitorAction = { id?: number } & (
   | { action: 'kick'; target?: string; client?: number; ban?: string; reason?: string }
   | { action: 'clear-queue' }
   | { action: 'clients' }
-  | { action: 'send'; line: string }
-);
+  /** The dashboard only: a line from the instructor's console to the device (passes a pause). */
+  | { action: 'send'; line: string };
+
+/** Page -> server on /ws/monitor: an action, with an `id` the answer echoes. */
+export type MonitorAction = { id?: number } & ActionRequest;
 
 /** The answer to one MonitorAction (`id` echoed when it was given). */
 export interface ActionResult {
