@@ -15,13 +15,18 @@ export class TranscriptRecorder implements GatewayEvents {
   private lastIso = '';
   /** `{"t":"<now>","k":"device","text":"` as bytes, made once per millisecond. */
   private devicePrefix = Buffer.alloc(0);
+  /** The clock was read in this synchronous run of device lines (cleared by a microtask when it ends). */
+  private inBurst = false;
+  private readonly endBurst = (): void => {
+    this.inBurst = false;
+  };
 
   constructor(
     readonly writer: TranscriptWriter,
     private readonly wallNow: () => number,
   ) {}
 
-  /** Lines framed in one push share a millisecond: the ISO string is made once per millisecond. */
+  /** The ISO string is made once per millisecond. */
   private now(): string {
     const ms = this.wallNow();
     if (ms !== this.lastMs) {
@@ -39,14 +44,15 @@ export class TranscriptRecorder implements GatewayEvents {
   deviceLine(content: Buffer, flags: number): void {
     if (flags & RecordFlag.TERM_TAIL) return;
     if (flags === 0) {
-      const quotes = asciiQuotes(content);
-      if (quotes >= 0) {
-        // The common case, a whole line of printable ASCII: its bytes go into the record as they are (`"` and `\`
-        // escaped), the same bytes formatRecord(make.device(...)) gives, without building an object or a string.
+      // Lines framed in one synchronous run came in one read: they share its time, and the clock is read once.
+      if (!this.inBurst) {
+        this.inBurst = true;
         this.now();
-        this.writer.appendParts(this.devicePrefix, content, RECORD_END, quotes);
-        return;
+        queueMicrotask(this.endBurst);
       }
+      // The common case, a whole line of printable ASCII: its bytes go into the record as they are (`"` and `\`
+      // escaped), the same bytes formatRecord(make.device(...)) gives, without building an object or a string.
+      if (this.writer.appendJsonLine(this.devicePrefix, content)) return;
     }
     const part: DevicePart | undefined =
       flags & RecordFlag.RAW ? 'raw' : flags & RecordFlag.FRAGMENT ? 'fragment' : flags & RecordFlag.PARTIAL ? 'partial' : undefined;
@@ -93,19 +99,6 @@ export class TranscriptRecorder implements GatewayEvents {
   lifecycle(k: 'start' | 'stop', detail?: string): void {
     this.put(make.lifecycle(this.now(), k, detail));
   }
-}
-
-const RECORD_END = Buffer.from('"}\n', 'latin1');
-
-/** For printable ASCII, how many `"` and `\` it holds (each needs a backslash in JSON); -1 for anything else. */
-function asciiQuotes(b: Uint8Array): number {
-  let quotes = 0;
-  for (let i = 0; i < b.length; i++) {
-    const c = b[i]!;
-    if (c < 0x20 || c > 0x7e) return -1;
-    if (c === 0x22 || c === 0x5c) quotes++;
-  }
-  return quotes;
 }
 
 /** The line that records how many lines the writer had to drop. */

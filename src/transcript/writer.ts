@@ -79,6 +79,11 @@ export class TranscriptWriter {
     return this.why;
   }
 
+  /** The local day of the file being written (null before the first is open). */
+  get fileDay(): string | null {
+    return this.file?.day ?? null;
+  }
+
   get currentFile(): string | null {
     return this.file ? join(this.o.dir, fileName(this.file.day, this.file.index)) : null;
   }
@@ -108,39 +113,48 @@ export class TranscriptWriter {
   }
 
   /**
-   * Queues `head` + `body` as a JSON string's content + `tail` as one line: the hot path for device lines, whose
-   * bytes are copied straight from the ring. `body` is printable ASCII in which `quotes` bytes (`"` and `\`)
-   * need a backslash (the caller counted them).
+   * Queues `head` + `body` as the content of a JSON string + `"}\n`, when `body` is printable ASCII: the hot path
+   * for device lines, whose bytes are checked, escaped (`"` and `\`) and copied from the ring in one pass, with
+   * no string made. Returns false, having queued nothing, for any other byte: the caller writes the record the
+   * general way.
    */
-  appendParts(head: Uint8Array, body: Uint8Array, tail: Uint8Array, quotes = 0): void {
-    const n = head.length + body.length + quotes + tail.length;
-    const b = this.room(n);
-    if (!b) return;
+  appendJsonLine(head: Uint8Array, body: Uint8Array): boolean {
+    const most = head.length + 2 * body.length + 3;
+    const b = this.room(most, true);
+    if (!b) return this.state !== 'OPEN' && this.state !== 'STARTING' ? true : this.full();
     const buf = b.buf;
-    let at = b.used;
-    buf.set(head, at);
-    at += head.length;
-    if (quotes === 0) {
-      buf.set(body, at);
-      at += body.length;
-    } else {
-      for (let i = 0; i < body.length; i++) {
-        const c = body[i]!;
-        if (c === 0x22 || c === 0x5c) buf[at++] = 0x5c;
-        buf[at++] = c;
-      }
+    let at = b.used + head.length;
+    for (let i = 0; i < body.length; i++) {
+      const c = body[i]!;
+      if (c < 0x20 || c > 0x7e) return false;
+      if (c === 0x22 || c === 0x5c) buf[at++] = 0x5c;
+      buf[at++] = c;
     }
-    buf.set(tail, at);
-    b.used = at + tail.length;
+    buf.set(head, b.used);
+    buf[at++] = 0x22; // "
+    buf[at++] = 0x7d; // }
+    buf[at++] = NEWLINE;
+    const n = at - b.used;
+    b.used = at;
     this.queued(n);
+    return true;
   }
 
-  /** The block to write n bytes into, or null when the line is dropped (counted). */
-  private room(n: number): Block | null {
+  /** No room for a line: it is dropped (counted). Returns true: the line is dealt with. */
+  private full(): boolean {
+    this.droppedUntold++;
+    this.stats.dropped++;
+    return true;
+  }
+
+  /**
+   * The block to write n bytes into, or null when the line is dropped (counted, unless `quiet`: the caller
+   * counts it). `n` may be more than the line will take: the block is only filled as far as it is used.
+   */
+  private room(n: number, quiet = false): Block | null {
     if (this.state === 'FAILED' || this.state === 'CLOSED') return null;
     if (this.pendingBytes + this.writingBytes + n > this.o.bufferBytes) {
-      this.droppedUntold++;
-      this.stats.dropped++;
+      if (!quiet) this.full();
       return null;
     }
     if (this.droppedUntold > 0) {
@@ -219,15 +233,16 @@ export class TranscriptWriter {
   private flush(): void {
     if (this.writing || this.pending.length === 0 || this.state === 'FAILED') return;
     const blocks = this.pending;
-    const bytes = blocks.length === 1 ? blocks[0]!.buf.subarray(0, blocks[0]!.used) : Buffer.concat(blocks.map((b) => b.buf.subarray(0, b.used)));
+    // One writev of the blocks as they are: a batch is never copied into one buffer.
+    const parts = blocks.map((b) => b.buf.subarray(0, b.used));
     const lines = this.pendingLines;
     this.pending = [];
     this.pendingLines = 0;
     this.writingBytes = this.pendingBytes;
     this.pendingBytes = 0;
     this.writing = true;
-    void this.enqueueIo(() => this.write(bytes, lines)).then(() => {
-      // The blocks are free once the write is done (one of them may be `bytes` itself).
+    void this.enqueueIo(() => this.write(parts, lines)).then(() => {
+      // The blocks are free once the write is done.
       for (const b of blocks) {
         if (b.buf.length !== BLOCK_BYTES || this.spare.length >= MAX_SPARE_BLOCKS) continue;
         b.used = 0;
@@ -239,32 +254,38 @@ export class TranscriptWriter {
     });
   }
 
-  private async write(bytes: Buffer, lines: number): Promise<void> {
-    await this.rotateFor(bytes.length);
+  private async write(parts: Buffer[], lines: number): Promise<void> {
+    const length = parts.reduce((n, p) => n + p.length, 0);
+    await this.rotateFor(length);
     const handle = this.handle!;
     const file = this.file!;
     const before = file.size;
     let done = 0;
     let err: Error | null = null;
     try {
-      while (done < bytes.length) {
-        const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, null);
-        if (bytesWritten === 0) break;
-        done += bytesWritten;
+      done = (await handle.writev(parts)).bytesWritten;
+      if (done < length) {
+        // A short write (rare: a full disk, a signal): the rest in one piece, until it is all out or nothing goes.
+        const rest = Buffer.concat(parts).subarray(done);
+        while (done < length) {
+          const { bytesWritten } = await handle.write(rest, done - (length - rest.length), length - done, null);
+          if (bytesWritten === 0) break;
+          done += bytesWritten;
+        }
       }
     } catch (e) {
       err = e as Error;
     }
-    if (done < bytes.length) {
+    if (done < length) {
       // Cut back to the last whole line, so the file stays a list of whole records.
-      const whole = bytes.lastIndexOf(NEWLINE, done - 1) + 1;
+      const whole = done === 0 ? 0 : Buffer.concat(parts).lastIndexOf(NEWLINE, done - 1) + 1;
       await handle.truncate(before + whole).catch(() => {});
       file.size = before + whole;
       throw err ?? Object.assign(new Error('short write (the disk is full or the file size limit was reached)'), { code: 'ENOSPC' });
     }
-    file.size += bytes.length;
+    file.size += length;
     this.stats.lines += lines;
-    this.stats.bytes += bytes.length;
+    this.stats.bytes += length;
   }
 
   /** A new file at the start of a day and when this batch would take the current one past maxFileBytes. */

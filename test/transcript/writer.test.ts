@@ -214,3 +214,22 @@ t.test('device lines through the recorder and the real writer read back byte for
   const back = (await allLines(dir)).map((l) => payloadBytes(parseRecord(l) as { text?: string; b64?: string }));
   t.same(back, bytes);
 });
+
+t.test("appendJsonLine (the device lines' fast path) writes the very bytes JSON.stringify gives, and refuses what it cannot", async (t) => {
+  const dir = t.testdir();
+  const { writer, clock } = makeWriter(dir);
+  await writer.start();
+  const head = Buffer.from('{"t":"2026-12-01T12:00:00.000Z","k":"device","text":"', 'latin1');
+  const texts = ['plain line 1', 'say "hi"', 'back\\slash', '"\\"', '', '~ !', 'x'.repeat(40_000)];
+  for (const text of texts) t.equal(writer.appendJsonLine(head, Buffer.from(text, 'latin1')), true, `taken: ${JSON.stringify(text.slice(0, 20))}`);
+  for (const text of ['tab\there', 'é', '\x7f', '\x1b[2J', 'cr\r']) {
+    t.equal(writer.appendJsonLine(head, Buffer.from(text, 'utf8')), false, `left to the general path: ${JSON.stringify(text)}`);
+  }
+  clock.advance(200);
+  await writer.close();
+  t.same(
+    readFileSync(join(dir, 'transcript-2026-12-01.jsonl'), 'utf8').split('\n').slice(0, -1),
+    texts.map((text) => JSON.stringify({ t: '2026-12-01T12:00:00.000Z', k: 'device', text })),
+    'every line as JSON.stringify writes it, nothing of the refused ones',
+  );
+});
