@@ -17,13 +17,14 @@ import { createLedController } from './led/controller.js';
 import { StatusModel, type DeviceState } from './status/model.js';
 import type { Notifier } from './status/notify.js';
 import { watchdogIntervalMs } from './status/notify.js';
+import { localDay } from './transcript/record.js';
 import { TranscriptRecorder, droppedLine } from './transcript/recorder.js';
 import { TranscriptWriter } from './transcript/writer.js';
 import { notices } from './session/notices.js';
 import type { ClientSession } from './session/client-session.js';
 import { patternsFor } from './status/led-patterns.js';
 import { formatMetrics } from './web/metrics.js';
-import type { ApiStatus, ClientInfo, ListenerStatus } from './web/protocol.js';
+import type { ApiStatus, ClientInfo, ListenerStatus, TranscriptStatus } from './web/protocol.js';
 import { loadAssets, webDevice, WebListener, type Asset } from './web/web-listener.js';
 import { Instructor, type ClientRow } from './control/instructor.js';
 import { ControlSocket } from './control/control-socket.js';
@@ -413,6 +414,7 @@ export class Daemon {
       boot: this.boot,
       status: () => this.apiStatus(),
       metrics: () => this.metrics(),
+      transcriptDir: () => (this.transcript ? this.config.transcript.dir : null),
       refused: () => this.status.emit('refused'),
       changed: () => {
         // Someone joined or left: a monitor that just connected gets the whole picture, not only what changes next.
@@ -464,6 +466,18 @@ export class Daemon {
       degraded: snap.degraded,
       statusLine: this.statusLine(),
       leds: patternsFor(snap, { foldDevice: this.config.leds.serial.pin < 0 && this.config.leds.ready.pin >= 0 }),
+      transcript: this.transcriptStatus(),
+    };
+  }
+
+  private transcriptStatus(): TranscriptStatus {
+    const writer = this.transcript?.writer;
+    if (!writer) return { state: 'off', detail: '', today: null };
+    const today = localDay((this.opts.wallNow ?? Date.now)());
+    return {
+      state: writer.failure ? 'stopped' : 'on',
+      detail: writer.failure ?? '',
+      today: writer.fileDay === today ? today : null,
     };
   }
 

@@ -158,6 +158,31 @@ function showStatus(s) {
   if (isObject(s.device)) showDevice(s.device);
   if (isObject(s.leds)) showLeds(s.leds);
   if (s.reload === null || isObject(s.reload)) showReload(s.reload);
+  if (isObject(s.transcript)) showTranscript(s.transcript);
+}
+
+/**
+ * The transcript's state, and today's file as a download once it exists (TranscriptStatus in src/web/protocol.ts).
+ * @param {Record<string, unknown>} t
+ */
+function showTranscript(t) {
+  const state = str(t.state) || 'off';
+  const p = $('transcript');
+  p.className = state === 'on' ? 'ok' : state === 'stopped' ? 'bad' : 'empty';
+  p.dataset.state = state;
+  const detail = str(t.detail);
+  p.textContent = visible(state === 'on' ? 'on: every line is kept on the Pi' : state === 'stopped' ? `stopped: ${detail}` : 'off');
+  const day = str(t.today);
+  const links = $('transcript-links');
+  // The day comes from the gateway; it is checked anyway, since it goes into a URL.
+  links.hidden = !/^\d{4}-\d{2}-\d{2}$/.test(day);
+  if (links.hidden) return;
+  const txt = /** @type {HTMLAnchorElement} */ ($('transcript-txt'));
+  const jsonl = /** @type {HTMLAnchorElement} */ ($('transcript-jsonl'));
+  txt.href = `/transcript/${day}.txt`;
+  txt.download = `transcript-${day}.txt`;
+  jsonl.href = `/transcript/${day}.jsonl`;
+  jsonl.download = `transcript-${day}.jsonl`;
 }
 
 /** @param {number} seconds */

@@ -1,4 +1,5 @@
-import { closeSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
+import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadConfig, formatErrors } from '../config/load.js';
 import { locateConfig } from '../config/locate.js';
@@ -171,28 +172,47 @@ interface Cursor {
   rest: Buffer;
 }
 
-/** Reads the directory's transcript files in time order, from where the last call stopped. */
+export interface DirReaderOptions {
+  /** Skip files of days before this one (YYYY-MM-DD). */
+  fromDay?: string;
+  /** Read only the files of this day. */
+  day?: string;
+  /** Bytes read at a time: the CLI reads 1 MiB; the daemon (a download) less, so the data path is never held long. */
+  chunkBytes?: number;
+}
+
+/**
+ * Reads the directory's transcript files in time order, from where the last call stopped. Asynchronous, one
+ * chunk at a time: the daemon serves downloads with it without blocking its event loop.
+ */
 export class TranscriptDirReader {
   private readonly cursors = new Map<string, Cursor>();
   skipped = 0;
 
   constructor(
     readonly dir: string,
-    private readonly fromDay?: string,
+    private readonly o: DirReaderOptions = {},
   ) {}
 
-  /**
-   * New whole lines since the last call (a line still being written waits for its newline). `pause` is awaited
-   * after each chunk read, so a slow reader (a pipe to less) holds the reading back instead of filling memory.
-   */
-  async read(onLine: (line: string) => void, final: boolean, pause?: () => Promise<void>): Promise<void> {
-    const files = readdirSync(this.dir)
+  /** The transcript files of the options' days, in time order. */
+  async files(): Promise<string[]> {
+    const { fromDay, day } = this.o;
+    return (await readdir(this.dir))
       .map((name) => ({ name, p: parseFileName(name) }))
       .filter((f): f is { name: string; p: { day: string; index: number } } => f.p !== null)
       // A record is written a moment after it happened: a file of the day before may still hold it.
-      .filter((f) => this.fromDay === undefined || f.p.day >= this.fromDay)
-      .sort((x, y) => byTime(x.p, y.p));
-    for (const { name } of files) {
+      .filter((f) => (fromDay === undefined || f.p.day >= fromDay) && (day === undefined || f.p.day === day))
+      .sort((x, y) => byTime(x.p, y.p))
+      .map((f) => f.name);
+  }
+
+  /**
+   * New whole lines since the last call (a line still being written waits for its newline). `pause` is awaited
+   * after each chunk read, so a slow reader (a pipe to less, a download) holds the reading back instead of
+   * filling memory; it may throw to stop reading.
+   */
+  async read(onLine: (line: string) => void, final: boolean, pause?: () => Promise<void>): Promise<void> {
+    for (const name of await this.files()) {
       let c = this.cursors.get(name);
       if (!c) {
         c = { name, offset: 0, rest: EMPTY };
@@ -200,7 +220,7 @@ export class TranscriptDirReader {
       }
       await this.readFile(c, onLine, pause);
       if (final && c.rest.length > 0) {
-        // A torn last line (a crash mid-write): not a record.
+        // A torn last line (a crash mid-write), or one being written now: not a record yet.
         this.skipped++;
         c.rest = EMPTY;
       }
@@ -208,21 +228,21 @@ export class TranscriptDirReader {
   }
 
   private async readFile(c: Cursor, onLine: (line: string) => void, pause?: () => Promise<void>): Promise<void> {
-    let fd: number;
+    let handle;
     try {
-      fd = openSync(join(this.dir, c.name), 'r');
+      handle = await open(join(this.dir, c.name), 'r');
     } catch {
       return; // deleted by retention meanwhile
     }
     try {
-      const size = statSync(join(this.dir, c.name)).size;
+      const size = (await handle.stat()).size;
       if (size < c.offset) {
         c.offset = 0;
         c.rest = EMPTY;
       }
-      const buf = Buffer.allocUnsafe(1 << 20);
+      const buf = Buffer.allocUnsafe(Math.min(this.o.chunkBytes ?? 1 << 20, Math.max(size - c.offset, 1)));
       while (c.offset < size) {
-        const n = readSync(fd, buf, 0, Math.min(buf.length, size - c.offset), c.offset);
+        const { bytesRead: n } = await handle.read(buf, 0, Math.min(buf.length, size - c.offset), c.offset);
         if (n <= 0) break;
         c.offset += n;
         // Split on the newline byte: UTF-8 never has 0x0a inside a character.
@@ -237,8 +257,33 @@ export class TranscriptDirReader {
         await pause?.();
       }
     } finally {
-      closeSync(fd);
+      await handle.close();
     }
+  }
+}
+
+/**
+ * Stored lines to output: as a chat for a person (`--- 2026-12-01 ---` before each day's first record) or the
+ * JSON Lines as stored; records the filter leaves out and lines that are not records print nothing.
+ */
+export class TranscriptPrinter {
+  private day = '';
+
+  constructor(
+    private readonly format: 'chat' | 'json',
+    private readonly filter?: RecordFilter,
+  ) {}
+
+  /** The text to print for one stored line (newline included; '' for none), or null when it is not a record. */
+  line(line: string): string | null {
+    const r = parseRecord(line);
+    if (!r) return null;
+    if (this.filter && !this.filter.keep(r)) return '';
+    if (this.format === 'json') return `${line}\n`;
+    const d = localDay(Date.parse(r.t));
+    const head = d === this.day ? '' : `--- ${d} ---\n`;
+    this.day = d;
+    return `${head}${renderRecord(r)}\n`;
   }
 }
 
@@ -280,26 +325,12 @@ export async function runTranscriptCommand(argv: string[], env: NodeJS.ProcessEn
     io.err(`serial-gateway transcript: ${dir}: ${why}${note}\n`);
     return 1;
   }
-  const reader = new TranscriptDirReader(dir, a.since !== undefined ? localDay(a.since - 86400000) : undefined);
-  const filter = new RecordFilter(a);
-  let day = '';
+  const reader = new TranscriptDirReader(dir, { fromDay: a.since !== undefined ? localDay(a.since - 86400000) : undefined });
+  const printer = new TranscriptPrinter(a.json ? 'json' : 'chat', new RecordFilter(a));
   const print = (line: string): void => {
-    const r = parseRecord(line);
-    if (!r) {
-      reader.skipped++;
-      return;
-    }
-    if (!filter.keep(r)) return;
-    if (a.json) {
-      io.out(`${line}\n`);
-      return;
-    }
-    const d = localDay(Date.parse(r.t));
-    if (d !== day) {
-      io.out(`--- ${d} ---\n`);
-      day = d;
-    }
-    io.out(`${renderRecord(r)}\n`);
+    const out = printer.line(line);
+    if (out === null) reader.skipped++;
+    else if (out !== '') io.out(out);
   };
   await reader.read(print, !a.follow, io.pause);
   if (a.follow) {

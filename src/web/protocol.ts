@@ -12,6 +12,11 @@
  *   GET /ws/monitor     upgrade: the read-only monitor socket (same checks as /monitor)
  *   GET /api/status     JSON `ApiStatus` (the snapshot systemd STATUS= is made from); same checks as /monitor
  *   GET /metrics        Prometheus text exposition; same checks as /monitor
+ *   GET /transcript/<YYYY-MM-DD>.txt | .jsonl
+ *                       that day's class transcript as a download (the chat `serial-gateway transcript` prints,
+ *                       or the stored JSON Lines); same checks as /monitor, and only when the dashboard is
+ *                       guarded (monitorPassword or monitorAllow set: 403 otherwise, saying so); 404 when the
+ *                       transcript is off or holds nothing for that day
  * Headers on every answer: `Content-Security-Policy: default-src 'self'`, `X-Content-Type-Options: nosniff`,
  * `Cache-Control: no-cache` (assets also carry an ETag). Unknown paths: 404. Methods other than GET/HEAD: 405.
  * An upgrade whose Origin does not name the Host it was sent to: 403 (cross-site WebSocket hijacking).
@@ -62,6 +67,7 @@ export const ROUTES = {
   wsMonitor: '/ws/monitor',
   status: '/api/status',
   metrics: '/metrics',
+  transcript: '/transcript/',
 } as const;
 
 /** Close codes, and what the page does on each. */
@@ -214,6 +220,16 @@ export interface ApiStatus {
   /** The text of systemd STATUS=. */
   statusLine: string;
   leds: Record<LedName, LedPattern>;
+  transcript: TranscriptStatus;
+}
+
+/** The class transcript, for the dashboard's mark and its download links. */
+export interface TranscriptStatus {
+  /** off: not enabled; on: being written; stopped: a disk fault stopped it (`detail` says why). */
+  state: 'off' | 'on' | 'stopped';
+  detail: string;
+  /** Today's local day (YYYY-MM-DD) once today's file exists: `/transcript/<today>.txt` will answer. Else null. */
+  today: string | null;
 }
 
 /**

@@ -12,8 +12,13 @@ import { AllowList } from '../net/allow.js';
 import { ClientSession, type SessionPolicy } from '../session/client-session.js';
 import { notices } from '../session/notices.js';
 import type { CloseWhy } from '../session/transport.js';
+import { dayFiles, parseDownloadName, streamDay } from '../transcript/download.js';
 import { CloseCode, PING_INTERVAL_MS, ROUTES, SUBPROTOCOL, type ServerMessage, type WebDevice, type WebDeviceState } from './protocol.js';
 import { wsTransport, type WsLineWriter } from './ws-transport.js';
+
+/** Why an unguarded dashboard refuses `what`. */
+const UNGUARDED = (listener: string, what: string): string =>
+  `${what} need${what.endsWith('s') ? '' : 's'} monitorPassword or monitorAllow on web listener ${listener}: without either, every student who can open the page could use it`;
 
 export interface Asset {
   body: Buffer;
@@ -70,6 +75,8 @@ export interface WebListenerContext {
   status(): object;
   /** GET /metrics. */
   metrics(): string;
+  /** The transcript's directory while it is enabled (the downloads read it), else null. */
+  transcriptDir?(): string | null;
   refused(): void;
   changed(): void;
   /** The instructor barred this address for a while (kick --ban). */
@@ -116,6 +123,8 @@ export class WebListener {
   private policy: SessionPolicy;
   private monitorPolicy: SessionPolicy;
   private pingTimer: Disposer | null = null;
+  /** Transcript downloads in progress: a stop must not wait for a slow one. */
+  private readonly downloads = new Set<ServerResponse>();
   readonly stats = { accepted: 0, refused: 0 };
 
   constructor(
@@ -150,6 +159,14 @@ export class WebListener {
     this.monitorPolicy = { ...this.policy, mode: 'monitor', idleTimeoutMs: 0 };
   }
 
+  /**
+   * The dashboard is guarded when the instructor said who may open it: a password, or a monitorAllow list of its
+   * own. Only then does it take actions and hand out the transcript: left as `allow`, every student could.
+   */
+  private get guarded(): boolean {
+    return this.config.monitorPassword !== '' || this.config.monitorAllow.length > 0;
+  }
+
   get port(): number {
     const addr = this.server?.address();
     return addr && typeof addr === 'object' ? addr.port : this.config.port;
@@ -161,6 +178,14 @@ export class WebListener {
   }
 
   listen(): Promise<void> {
+    if (this.config.monitor && !this.guarded) {
+      // Worth a warning where students can reach it; on a loopback-only listener (the demo) a note is enough.
+      const local = ['127.0.0.1', '::1', 'localhost'].includes(this.config.host);
+      this.ctx.log[local ? 'info' : 'warn'](
+        `${this.name}: /monitor shows every line and is open to every address allowed on the page; its actions and ` +
+          'transcript download stay off until monitorPassword or monitorAllow is set',
+      );
+    }
     const server = createServer((req, res) => this.onRequest(req, res));
     server.headersTimeout = HEADERS_TIMEOUT_MS;
     server.requestTimeout = REQUEST_TIMEOUT_MS;
@@ -197,6 +222,7 @@ export class WebListener {
     }
     if (this.clients.size > 0) await new Promise<void>((resolve) => this.ctx.clock.setTimeout(resolve, 200));
     for (const c of [...this.clients]) c.session.destroy('listener closed');
+    for (const res of this.downloads) res.destroy();
     this.wss.close();
     await this.serverClosed;
   }
@@ -235,6 +261,7 @@ export class WebListener {
     if (this.isMonitorRoute(path)) {
       if (!this.monitorAccess(req, res)) return;
       if (path === ROUTES.monitor) return this.asset(req, res, 'monitor.html');
+      if (path.startsWith(ROUTES.transcript)) return void this.download(req, res, path.slice(ROUTES.transcript.length));
       if (path === ROUTES.status) return this.answer(res, 200, `${JSON.stringify(this.ctx.status())}\n`, { 'Content-Type': 'application/json' });
       return this.answer(res, 200, this.ctx.metrics(), { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
     }
@@ -242,13 +269,13 @@ export class WebListener {
   }
 
   private isMonitorRoute(path: string): boolean {
-    return path === ROUTES.monitor || path === ROUTES.status || path === ROUTES.metrics;
+    return path === ROUTES.monitor || path === ROUTES.status || path === ROUTES.metrics || path.startsWith(ROUTES.transcript);
   }
 
   /** monitor: false hides the dashboard; monitorAllow and monitorPassword guard it. Answers when refused. */
   private monitorAccess(req: IncomingMessage, res: ServerResponse): boolean {
     const path = pathOf(req.url);
-    if (!this.config.monitor && path === ROUTES.monitor) {
+    if (!this.config.monitor && (path === ROUTES.monitor || path.startsWith(ROUTES.transcript))) {
       this.answer(res, 404, 'not found (monitor: false on this listener)\n');
       return false;
     }
@@ -275,6 +302,45 @@ export class WebListener {
     const expected = Buffer.from(want);
     // Compared in constant time (hashing first makes the lengths equal).
     return timingSafeEqual(createHash('sha256').update(given).digest(), createHash('sha256').update(expected).digest());
+  }
+
+  /**
+   * GET /transcript/2026-12-01.txt (or .jsonl): one day of the transcript, streamed from the files as they are
+   * now. What every student typed is in it, so an unguarded dashboard (no password, monitorAllow left as allow)
+   * does not serve it.
+   */
+  private async download(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
+    const want = parseDownloadName(name);
+    if (!want) return this.answer(res, 404, 'not found (a transcript download is /transcript/YYYY-MM-DD.txt or .jsonl)\n');
+    if (!this.guarded) return this.answer(res, 403, `forbidden: ${UNGUARDED(this.name, 'the transcript download')}\n`);
+    const dir = this.ctx.transcriptDir?.() ?? null;
+    if (dir === null) return this.answer(res, 404, 'not found: the transcript is off (transcript.enabled: false)\n');
+    const files = await dayFiles(dir, want.day).catch(() => []);
+    if (files.length === 0) return this.answer(res, 404, `not found: no transcript for ${want.day}\n`);
+    const file = `transcript-${name}`;
+    res.writeHead(200, {
+      ...SECURITY_HEADERS,
+      'Content-Type': want.format === 'chat' ? 'text/plain; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
+      'Content-Disposition': `attachment; filename="${file}"`,
+    });
+    if (req.method === 'HEAD') return void res.end();
+    this.downloads.add(res);
+    const gone = new Promise<never>((_, reject) => res.once('close', () => reject(new Error('the receiver went away'))));
+    gone.catch(() => {});
+    try {
+      await streamDay(dir, want.day, want.format, {
+        write: (text) => res.write(text),
+        drained: () => Promise.race([new Promise<void>((resolve) => res.once('drain', resolve)), gone]),
+      });
+      res.end();
+    } catch (err) {
+      if (!res.destroyed) {
+        this.ctx.log.warn(`${this.name}: transcript download ${file} cut short: ${(err as Error).message}`);
+        res.destroy();
+      }
+    } finally {
+      this.downloads.delete(res);
+    }
   }
 
   private asset(req: IncomingMessage, res: ServerResponse, name: string): void {
@@ -389,6 +455,11 @@ export class WebListener {
                 return false;
               }
               if (request === null || typeof request !== 'object' || !('action' in request)) return false;
+              if (!this.guarded) {
+                const id = (request as { id?: unknown }).id;
+                client.writer.send({ reply: { ...(typeof id === 'number' ? { id } : {}), ok: false, text: UNGUARDED(this.name, 'actions') } });
+                return true;
+              }
               act(request, client.session, (m) => client.writer.send(m));
               return true;
             },

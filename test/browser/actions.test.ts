@@ -128,3 +128,43 @@ t.test('the instructor resets, pauses, talks, sends and removes a client from th
   t.same(errors, [], 'no page errors');
   t.match(d.output(), /instructor: box reset .* \(asked by dashboard 127\.0\.0\.1:\d+ \(web web\)\)/, 'journaled with who asked');
 });
+
+t.test("the dashboard offers today's transcript as a download once it exists", { skip }, async (t) => {
+  const dir = t.testdir();
+  const [tcpPort, webPort] = [await freePort(), await freePort()];
+  const d = await startDaemon(
+    dir,
+    `serial:\n  path: sim:labbox\ncontrol:\n  socket: ''\ntcp:\n  - { name: lab, host: 127.0.0.1, port: ${tcpPort} }\nudp: []\n` +
+      `web:\n  - { name: web, host: 127.0.0.1, port: ${webPort}, monitorPassword: lab-secret }\n` +
+      `transcript:\n  enabled: true\n  dir: ${dir}/transcript\n  flushMs: 20\n`,
+  );
+  t.teardown(() => d.stop());
+  const student = await TestClient.connect(tcpPort);
+  t.teardown(() => student.close());
+  student.send('id\n');
+  await student.waitFor('6510500000');
+
+  const context = await browser!.newContext({ httpCredentials: { username: 'teacher', password: 'lab-secret' }, acceptDownloads: true });
+  t.teardown(() => context.close());
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`http://127.0.0.1:${webPort}/monitor`);
+  await page.waitForFunction(() => document.getElementById('transcript')?.dataset.state === 'on');
+  t.equal(await page.textContent('#transcript'), 'on: every line is kept on the Pi');
+  await page.waitForSelector('#transcript-links:not([hidden])');
+  const today = await page.evaluate(() => {
+    const d = new Date();
+    return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+  });
+  t.equal(await page.getAttribute('#transcript-txt', 'href'), `/transcript/${today}.txt`);
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#transcript-txt')]);
+  t.equal(download.suggestedFilename(), `transcript-${today}.txt`, 'saved under the day’s name');
+  const path = await download.path();
+  const text = require('node:fs').readFileSync(path, 'utf8') as string;
+  t.match(text, new RegExp(`tcp:lab 127\\.0\\.0\\.1:${student.socket.localPort} > id\\n\\d\\d:\\d\\d:\\d\\d device < 6510500000\\n`), 'the conversation, as the transcript command prints it');
+  const [json] = await Promise.all([page.waitForEvent('download'), page.click('#transcript-jsonl')]);
+  t.equal(json.suggestedFilename(), `transcript-${today}.jsonl`);
+  t.same(errors, [], 'no page errors');
+});

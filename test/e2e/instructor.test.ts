@@ -102,7 +102,7 @@ tcp:
 udp:
   - { name: udp, host: 127.0.0.1, port: ${udp} }
 web:
-  - { name: web, host: 127.0.0.1, port: ${web}, mode: shared }
+  - { name: web, host: 127.0.0.1, port: ${web}, mode: shared, monitorAllow: [127.0.0.1] }
 `;
   const d = await startDaemon(dir, yaml);
   t.teardown(() => d.stop());
@@ -238,6 +238,29 @@ t.test('the dashboard: actions on its monitor socket, a tab removed from the cli
   t.notOk(tcp.closed, 'the TCP client stays');
   t.match(d.output(), /instructor: said "hello class" to \d+ client\(s\) \(asked by dashboard 127\.0\.0\.1:\d+ \(web web\)\)/);
   t.notMatch(d.output(), /not a duration/, 'a refused request is not journaled as done');
+});
+
+t.test('an unguarded dashboard (no monitorPassword, no monitorAllow) takes no action, and says what would', async (t) => {
+  const dir = t.testdir();
+  const [lines, web] = [await freePort(), await freePort()];
+  const d = await startDaemon(
+    dir,
+    `serial:\n  path: sim:labbox\ncontrol:\n  socket: ''\ntcp:\n  - { name: lab, host: 127.0.0.1, port: ${lines} }\nudp: []\nweb:\n  - { name: web, host: 127.0.0.1, port: ${web} }\n`,
+  );
+  t.teardown(() => d.stop());
+  const tcp = await TestClient.connect(lines);
+  t.teardown(() => tcp.close());
+  const dash = await Tab.open(`ws://127.0.0.1:${web}/ws/monitor`);
+  t.teardown(() => dash.ws.terminate());
+  for (const [id, req] of [{ action: 'say', text: 'everyone out' }, { action: 'reset' }, { action: 'pause' }].entries()) {
+    dash.ws.send(JSON.stringify({ ...req, id }));
+    await dash.until(() => dash.replies.some((r) => r.id === id));
+    t.match(dash.replies.find((r) => r.id === id), { ok: false, text: /actions need monitorPassword or monitorAllow on web listener web/ }, `${req.action}: refused, saying why`);
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  t.notMatch(tcp.text, /^! /m, 'no student was told anything, no pause');
+  t.notMatch(d.output(), /instructor: /, 'nothing done');
+  t.match(d.output(), /web: \/monitor shows every line and is open to every address allowed on the page; its actions and transcript download stay off until monitorPassword or monitorAllow is set/);
 });
 
 t.test('bad arguments change nothing; refusals say why; no daemon is exit 69', async (t) => {
