@@ -30,6 +30,7 @@ import { Instructor, type ClientRow } from './control/instructor.js';
 import { ControlSocket } from './control/control-socket.js';
 import { pulseReset } from './control/reset.js';
 import { dirname, isAbsolute, resolve as resolvePath } from 'node:path';
+import { hostPart, peerLabel } from './net/peer.js';
 
 /**
  * The composition root: config -> objects -> wiring; reload as a diff of configs; orderly stop.
@@ -174,7 +175,7 @@ export class Daemon {
     if (wd !== null) this.timers.push(clock.setInterval(() => notifier.watchdog(), wd));
     const where = [...this.tcp.values()].map((l) => `tcp ${l.name} ${l.config.host}:${l.port}`).concat(
       [...this.udp.values()].map((l) => `udp ${l.name} ${l.config.host}:${l.port} (${l.proofPolicy})`),
-      [...this.web.values()].map((l) => `web ${l.name} http://${urlHost(l.config.host)}:${l.port}/`),
+      [...this.web.values()].map((l) => `web ${l.name} http://${hostPart(l.config.host)}:${l.port}/`),
       this.control ? [`control ${this.control.path}`] : [],
     );
     log.info(`serial-gateway ready: ${where.join(', ')}; device ${this.link.describe} ${describeSettings(this.config.serial)}`);
@@ -542,7 +543,7 @@ export class Daemon {
       }
     }
     for (const l of this.udp.values()) {
-      n += l.remove((address, port, tag) => pick({ id: tag, listener: l.name, via: 'udp', peer: `${address.includes(':') ? `[${address}]` : address}:${port}`, mode: l.config.mode }), notices.removed(reason));
+      n += l.remove((address, port, tag) => pick({ id: tag, listener: l.name, via: 'udp', peer: peerLabel(address, port), mode: l.config.mode }), notices.removed(reason));
     }
     return n;
   }
@@ -664,9 +665,6 @@ function serialChanged(a: SerialConfig, b: SerialConfig): boolean {
   return JSON.stringify(a) !== JSON.stringify({ ...b, writeQueueBytes: a.writeQueueBytes, reset: a.reset });
 }
 
-function urlHost(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
-}
 
 let version = '';
 function packageVersion(): string {

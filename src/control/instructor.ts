@@ -167,7 +167,9 @@ export class Instructor {
         if (req.client !== undefined) {
           const row = this.room.clients().find((c) => c.id === req.client);
           if (!row) return { ok: false, text: `no client with id ${req.client} (it may have left)` };
-          target = parseTarget(row.peer) as ClientTarget;
+          const parsed = parseTarget(row.peer);
+          if (typeof parsed === 'string') return { ok: false, text: `client ${req.client}: ${parsed}` };
+          target = parsed;
           pick = (c) => c.id === req.client;
         } else {
           const t = parseTarget(req.target ?? '');
@@ -198,6 +200,8 @@ export class Instructor {
         if (bad) return { ok: false, text: bad };
         const r = send(req.line);
         if (r !== 'queued') return { ok: false, text: r === 'full' ? 'line refused: the device queue is full' : 'this dashboard is closing' };
+        // Journaled like every action (the transcript also has it as this dashboard's client line).
+        this.log.info(`instructor: sent ${JSON.stringify(req.line)} to the device (asked by ${who})`);
         return { ok: true, text: 'sent' };
       }
     }

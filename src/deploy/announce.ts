@@ -4,6 +4,7 @@
  * and the lines students type to connect. Pure: config and addresses in, text out.
  */
 import { LED_NAMES, type GatewayConfig } from '../config/types.js';
+import { hostPart } from '../net/peer.js';
 
 /** A web listener, as a config with a `web:` list has one (only name, host and port matter here). */
 export interface WebListenerLike {
@@ -83,8 +84,6 @@ export function gpioLedOverlays(config: Pick<GatewayConfig, 'leds'>): string[] {
   return lines;
 }
 
-/** An address as it goes into a command or URL: IPv6 in brackets for URLs only. */
-const urlHost = (address: string): string => (address.includes(':') ? `[${address}]` : address);
 
 /** The addresses a client can use for a listener bound to `host`, given this machine's name and addresses. */
 export function reachableAs(host: string, hostname: string, addresses: readonly string[]): string[] {
@@ -113,7 +112,7 @@ export function connectLines(config: ListenersConfig, hostname: string, addresse
   for (const l of config.web ?? []) {
     const where = isLoopback(l.host) ? ' (this machine only)' : '';
     lines.push(`Web listener ${l.name}${where}:`);
-    for (const a of reachableAs(l.host, hostname, addresses)) lines.push(`  http://${urlHost(a)}:${l.port}/`);
+    for (const a of reachableAs(l.host, hostname, addresses)) lines.push(`  http://${hostPart(a)}:${l.port}/`);
   }
   return lines;
 }

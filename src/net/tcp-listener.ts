@@ -11,6 +11,7 @@ import type { ClientTransport } from '../session/transport.js';
 import { TcpLineReader } from './tcp-reader.js';
 import { TcpLineWriter } from './tcp-writer.js';
 import { TelnetDecoder } from './telnet.js';
+import { peerLabel } from './peer.js';
 
 export interface TcpListenerContext {
   bridge: Bridge;
@@ -181,7 +182,7 @@ export function tcpTransport(socket: Socket, cfg: TcpListenerConfig, maxLineByte
   const telnet = cfg.framing === 'raw' ? null : new TelnetDecoder({ mode: cfg.telnet });
   const address = socket.remoteAddress ?? '';
   return {
-    label: { via: 'tcp', listener: cfg.name, peer: `${address}:${socket.remotePort}` },
+    label: { via: 'tcp', listener: cfg.name, peer: peerLabel(address, socket.remotePort ?? 0) },
     address,
     port: socket.remotePort ?? 0,
     reader: new TcpLineReader(socket, cfg, telnet, maxLineBytes),

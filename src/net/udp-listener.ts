@@ -11,6 +11,7 @@ import type { WriteSource } from '../route/write-queue.js';
 import { AllowList } from './allow.js';
 import { AMPLIFICATION, COOKIE_LIFETIME_MS, CookieJar, SendBudget, cookieNotice, resolveTrusted, wireOverhead } from './udp-proof.js';
 import { noticeLine, notices } from '../session/notices.js';
+import { peerLabel } from './peer.js';
 
 /**
  * One configured UDP port. A datagram carries one or more lines for the device (no terminator: one line), and
@@ -256,7 +257,7 @@ export class UdpListener implements Consumer {
         : undefined;
     const result = this.ctx.bridge.submit(line, {
       source: peer.source,
-      from: { via: 'udp', listener: this.name, peer: `${peer.address}:${peer.port}` },
+      from: { via: 'udp', listener: this.name, peer: peerLabel(peer.address, peer.port) },
       sender: { via: 'udp', listener: this.name, address: peer.address, port: peer.port },
       ...(request ? { request } : {}),
     });
@@ -279,7 +280,7 @@ export class UdpListener implements Consumer {
   subscribers(): { peer: string; address: string; port: number; expiresInMs: number; tag: number }[] {
     const now = this.ctx.clock.now();
     return [...this.peers.values()].map((p) => ({
-      peer: `${p.address.includes(':') ? `[${p.address}]` : p.address}:${p.port}`,
+      peer: peerLabel(p.address, p.port),
       address: p.address,
       port: p.port,
       expiresInMs: p.expiresAt - now,

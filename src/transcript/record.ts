@@ -11,6 +11,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { makeVisible } from '../net/visible.js';
+import { peerLabel } from '../net/peer.js';
 
 export type Via = 'tcp' | 'udp' | 'web';
 
@@ -169,8 +170,7 @@ export function visibleText(s: string): string {
 
 /** `tcp:class 10.0.0.7:51234` (IPv6 in brackets). */
 export function clientLabel(r: ClientFields): string {
-  const addr = r.addr.includes(':') ? `[${r.addr}]` : r.addr;
-  return `${r.via}:${r.listener} ${addr}:${r.port}`;
+  return `${r.via}:${r.listener} ${peerLabel(r.addr, r.port)}`;
 }
 
 /** Local wall time as HH:MM:SS. */

@@ -15,6 +15,7 @@ import type { CloseWhy } from '../session/transport.js';
 import { dayFiles, parseDownloadName, streamDay } from '../transcript/download.js';
 import { CloseCode, PING_INTERVAL_MS, ROUTES, SUBPROTOCOL, type ServerMessage, type WebDevice, type WebDeviceState } from './protocol.js';
 import { wsTransport, type WsLineWriter } from './ws-transport.js';
+import { peerLabel } from '../net/peer.js';
 
 /** Why an unguarded dashboard refuses `what`. */
 const UNGUARDED = (listener: string, what: string): string =>
@@ -417,7 +418,7 @@ export class WebListener {
       return;
     }
     const startAt = resumeFrom(req.url, this.ctx.boot);
-    const peer = `${address.includes(':') ? `[${address}]` : address}:${req.socket.remotePort}`;
+    const peer = peerLabel(address, req.socket.remotePort ?? 0);
     const device = (state: string, detail: string): WebDevice => webDevice(state, detail, this.ctx.device());
     const transport = wsTransport(ws, {
       label: { via: 'web', listener: cfg.name, peer },
