@@ -401,7 +401,8 @@ export class ClientSession implements Consumer, MonitorSink {
    */
   instructorLine(line: Buffer): 'queued' | 'full' | 'closed' {
     if (this.state !== 'OPEN') return 'closed';
-    const result = this.ctx.bridge.submit(line, { source: this.source, from: this.label, instructor: true });
+    // With its sender, so the transcript has it (and a --client filter does not credit the answer to a student).
+    const result = this.ctx.bridge.submit(line, { source: this.source, from: this.label, sender: this.who, instructor: true });
     if (result === 'queued') this.stats.linesIn++;
     return result === 'queued' ? 'queued' : 'full';
   }

@@ -279,12 +279,21 @@ export class TranscriptPrinter {
     const r = parseRecord(line);
     if (!r) return null;
     if (this.filter && !this.filter.keep(r)) return '';
-    if (this.format === 'json') return `${line}\n`;
+    if (this.format === 'json') return `${jsonForTerminal(line)}\n`;
     const d = localDay(Date.parse(r.t));
     const head = d === this.day ? '' : `--- ${d} ---\n`;
     this.day = d;
     return `${head}${renderRecord(r)}\n`;
   }
+}
+
+/**
+ * A stored record as printed by --json: JSON.stringify leaves DEL and the C1 controls (U+007F-U+009F) as they
+ * are, and a terminal acts on C1 (U+009B is CSI): written as \u escapes instead, the same JSON to a parser.
+ * They can only occur inside strings (anything else would not have parsed).
+ */
+function jsonForTerminal(line: string): string {
+  return line.replace(/[\u007f-\u009f]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`);
 }
 
 export interface TranscriptIo {

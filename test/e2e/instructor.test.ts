@@ -414,3 +414,69 @@ t.test('clear-queue with real clients: lines waiting for an unplugged box are dr
   const got = await pty.readUntil('after\r\n', 5000);
   t.equal(got.toString('latin1'), 'after\r\n', 'none of the dropped lines reached the box; the next one did');
 });
+
+t.test('an IPv6 TCP client is listed as [ADDRESS]:PORT; removed by its id from the dashboard with a ban, its address is barred', async (t) => {
+  const dir = t.testdir();
+  const sockDir = mkdtempSync(join(tmpdir(), 'sg16-'));
+  t.teardown(() => rmSync(sockDir, { recursive: true, force: true }));
+  const [port, web] = [await freePort(), await freePort()];
+  const file = join(dir, 'config.yaml');
+  const d = await startDaemon(
+    dir,
+    `serial:\n  path: sim:labbox\ncontrol:\n  socket: ${join(sockDir, 'c.sock')}\ntcp:\n  - { name: lab, host: '::1', port: ${port} }\nudp: []\n` +
+      `web:\n  - { name: web, host: 127.0.0.1, port: ${web}, monitorAllow: [127.0.0.1] }\n`,
+  );
+  t.teardown(() => d.stop());
+  const c = await TestClient.connect(port, '::1');
+  t.teardown(() => c.close());
+  const listed = await cli(['clients'], file);
+  t.equal(listed.code, 0, listed.err);
+  const row = listed.out.split('\n').find((l) => l.includes(`[::1]:${c.socket.localPort}`));
+  t.ok(row, `listed bracketed, as kick takes it: ${listed.out}`);
+  const id = Number(row!.trim().split(/\s+/)[0]);
+  const dash = await Tab.open(`ws://127.0.0.1:${web}/ws/monitor`);
+  t.teardown(() => dash.ws.terminate());
+  dash.ws.send(JSON.stringify({ action: 'kick', client: id, ban: '1m', id: 1 }));
+  await dash.until(() => dash.replies.some((r) => r.id === 1));
+  t.match(dash.replies.find((r) => r.id === 1), { ok: true, text: /removed 1 client\(s\) from ::1 \(client \d+\); ::1 barred for 1 min/ });
+  await c.waitClosed();
+  const again = await TestClient.connect(port, '::1');
+  t.teardown(() => again.close());
+  await again.waitClosed();
+  t.match(again.text, '! busy: ::1 is barred for a while by the instructor');
+  const byAddress = await cli(['kick', '[::1]'], file);
+  t.equal(byAddress.code, 1, 'nobody left from [::1]');
+  t.match(byAddress.err, /no client connected from \[::1\]/);
+});
+
+t.test("the dashboard's own line is journaled, and in the transcript under the dashboard's address", async (t) => {
+  const dir = t.testdir();
+  const [port, web] = [await freePort(), await freePort()];
+  const d = await startDaemon(
+    dir,
+    `serial:\n  path: sim:labbox\ncontrol:\n  socket: ''\ntcp:\n  - { name: lab, host: 127.0.0.1, port: ${port} }\nudp: []\n` +
+      `web:\n  - { name: web, host: 127.0.0.1, port: ${web}, monitorAllow: [127.0.0.1] }\n` +
+      `transcript:\n  enabled: true\n  dir: ${join(dir, 'transcript')}\n  flushMs: 10\n`,
+  );
+  t.teardown(() => d.stop());
+  const student = await TestClient.connect(port);
+  t.teardown(() => student.close());
+  student.send('id\n');
+  await student.waitFor('6510500000');
+  const dash = await Tab.open(`ws://127.0.0.1:${web}/ws/monitor`);
+  t.teardown(() => dash.ws.terminate());
+  dash.ws.send(JSON.stringify({ action: 'send', line: 'name', id: 1 }));
+  await dash.until(() => dash.replies.some((r) => r.id === 1));
+  t.match(dash.replies.find((r) => r.id === 1), { ok: true, text: 'sent' });
+  await student.waitFor('Lab Box');
+  const dashPort = (dash.ws as unknown as { _socket: { localPort: number } })._socket.localPort;
+  const studentPort = student.socket.localPort;
+  t.equal(await d.stop(), 0);
+  t.match(d.output(), new RegExp(`instructor: sent "name" to the device \\(asked by dashboard 127\\.0\\.0\\.1:${dashPort} \\(web web\\)\\)`), 'journaled with who asked');
+  const file = join(dir, 'config.yaml');
+  const all = await cli(['transcript'], file);
+  t.match(all.out, new RegExp(`web:web 127\\.0\\.0\\.1:${dashPort} > name\\n\\d\\d:\\d\\d:\\d\\d device < Lab Box`), "the dashboard's line and the answer");
+  const mine = await cli(['transcript', '--client', `127.0.0.1:${studentPort}`], file);
+  t.match(mine.out, /> id\n\d\d:\d\d:\d\d device < 6510500000/);
+  t.notMatch(mine.out, /Lab Box/, "the answer to the dashboard's line is not credited to the student");
+});

@@ -157,3 +157,17 @@ t.test('parseWhen: dates, times today, durations ago, ISO', (t) => {
   t.equal(parseWhen('soon', now), null);
   t.end();
 });
+
+t.test('--json prints DEL and C1 controls as \\u escapes: the same records, nothing a terminal acts on', async (t) => {
+  const dir = t.testdir();
+  // CSI 2 J as a C1 control (U+009B), valid UTF-8: stored as text, raw, by JSON.stringify.
+  const sneaky = Buffer.from([0x65, 0x63, 0x68, 0x6f, 0x20, 0xc2, 0x9b, 0x32, 0x4a, 0x7f]);
+  const stored = formatRecord(make.client(iso(day1), alice, sneaky));
+  t.ok(stored.includes('\u009b'), 'the stored line holds the raw C1 byte (as JSON allows)');
+  writeFileSync(join(dir, 'transcript-2026-12-01.jsonl'), stored);
+  const r = await run(['--dir', dir, '--json'], day1 + 1000);
+  t.equal(r.code, 0);
+  t.notOk(/[\u007f-\u009f]/.test(r.out), 'no DEL or C1 in what is printed');
+  t.ok(r.out.includes('\\u009b2J\\u007f'), 'written as \\u escapes');
+  t.same(parseRecord(r.lines[0]!), parseRecord(stored.trimEnd()), 'the same record to a JSON parser');
+});
