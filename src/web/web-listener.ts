@@ -86,6 +86,14 @@ export interface WebListenerContext {
   action?(request: unknown, from: ClientSession, reply: (message: ServerMessage) => void): void;
 }
 
+/**
+ * The largest frame a socket takes: a line too long by a little is refused with a notice (like a TCP client's);
+ * a frame past this closes the socket with 1009 before it is buffered whole.
+ */
+function maxPayloadFor(maxLineBytes: number): number {
+  return maxLineBytes + 64;
+}
+
 const SECURITY_HEADERS = {
   'Content-Security-Policy': "default-src 'self'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'",
   'X-Content-Type-Options': 'nosniff',
@@ -139,7 +147,7 @@ export class WebListener {
     this.monitorPolicy = { ...this.policy, mode: 'monitor', idleTimeoutMs: 0 };
     this.wss = new WebSocketServer({
       noServer: true,
-      maxPayload: ctx.maxLineBytes() + 64,
+      maxPayload: maxPayloadFor(ctx.maxLineBytes()),
       perMessageDeflate: false,
       handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
     });
@@ -390,6 +398,10 @@ export class WebListener {
     if (monitor && !this.passwordOk(req)) {
       return refuse(401, 'Unauthorized', `WWW-Authenticate: Basic realm="serial-gateway ${this.name}"\r\n`);
     }
+    // lines.maxLineBytes may have changed in a reload that left this listener as it was. ws reads its options
+    // for each upgrade (the socket's Receiver gets maxPayload then), so this tab gets the limit of now; tabs
+    // already open keep the one they were opened with, as they keep the rest of their policy.
+    this.wss.options.maxPayload = maxPayloadFor(this.ctx.maxLineBytes());
     this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req, address, monitor));
   }
 

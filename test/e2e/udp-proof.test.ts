@@ -1,10 +1,11 @@
 import t from 'tap';
 import { ncSkip } from '../support/real-clients.js';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createSocket, type Socket as DgramSocket } from 'node:dgram';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestClient, freePort, startDaemon, type RunningDaemon } from '../support/daemon.js';
+import { createVethNamespace, netnsUnavailableReason } from '../support/netns.js';
 
 /**
  * UDP must not be a reflector: a source that has not proven it receives at its address is sent at most 3x the
@@ -279,67 +280,15 @@ t.test('a real `nc -u`: type id, paste the cookie back, get the answer', { skip:
 
 // ---- from another host: a network namespace of the test's own, outside the trusted networks -----------------
 
-const netnsSkip = ((): string | false => {
-  if (process.getuid?.() !== 0) return 'needs root to make a network namespace';
-  try {
-    execFileSync('ip', ['-V'], { stdio: 'ignore' });
-  } catch {
-    return 'needs the ip command (apt-get install iproute2)';
-  }
-  const probe = `sgprobe${process.pid}`;
-  try {
-    execFileSync('ip', ['netns', 'add', probe], { stdio: 'pipe' });
-    execFileSync('ip', ['netns', 'del', probe], { stdio: 'pipe' });
-  } catch (err) {
-    return `cannot make a network namespace here: ${(err as Error).message.split('\n')[0]}`;
-  }
-  return false;
-})();
+const netnsSkip = netnsUnavailableReason() ?? false;
 
 t.test('from another host (a network namespace): outside trusted it must prove itself; on the Pi\'s own LAN it works as today', { skip: netnsSkip }, async (t) => {
-  const tag = `sg${process.pid}`;
-  const ns = `${tag}-ns`;
-  const hostIf = `${tag}h`;
-  const nsIf = `${tag}n`;
   const octet = 16 + (process.pid % 200);
   const hostAddr = `10.251.${octet}.1`;
-  const nsAddr = `10.251.${octet}.2`;
-  const ip = (...args: string[]): void => void execFileSync('ip', args, { stdio: 'pipe' });
-  // A run killed before its teardown (a file timeout) leaves its namespace and link behind; remove those whose
-  // test process is gone, or a later run's local-networks would list them and its addresses could clash.
-  for (const line of execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n')) {
-    const m = /^sg(\d+)-ns\b/.exec(line);
-    if (!m || Number(m[1]) === process.pid || existsSync(`/proc/${m[1]}`)) continue;
-    try {
-      ip('link', 'del', `sg${m[1]}h`);
-    } catch {}
-    try {
-      ip('netns', 'del', `sg${m[1]}-ns`);
-    } catch {}
-  }
-  try {
-    ip('netns', 'add', ns);
-    ip('link', 'add', hostIf, 'type', 'veth', 'peer', 'name', nsIf);
-    ip('link', 'set', nsIf, 'netns', ns);
-    ip('addr', 'add', `${hostAddr}/30`, 'dev', hostIf);
-    ip('link', 'set', hostIf, 'up');
-    ip('netns', 'exec', ns, 'ip', 'addr', 'add', `${nsAddr}/30`, 'dev', nsIf);
-    ip('netns', 'exec', ns, 'ip', 'link', 'set', nsIf, 'up');
-    ip('netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up');
-  } catch (err) {
-    try {
-      ip('netns', 'del', ns);
-    } catch {}
-    throw err;
-  }
-  t.teardown(() => {
-    try {
-      ip('link', 'del', hostIf);
-    } catch {}
-    try {
-      ip('netns', 'del', ns);
-    } catch {}
-  });
+  // Named for this process; leftovers of runs killed before their teardown are removed first, or a later run's
+  // local-networks would list them and its addresses could clash.
+  const { ns, remove } = createVethNamespace({ tag: 'sg', hostAddr, nsAddr: `10.251.${octet}.2` });
+  t.teardown(remove);
 
   // A client program in the namespace: sends one datagram, prints every datagram it gets for `ms`, as hex.
   const client = (port: number, text: string, ms: number, thenSend = ''): Promise<string[]> =>

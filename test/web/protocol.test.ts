@@ -291,3 +291,58 @@ t.test('reload: an unchanged web listener keeps its tabs, a new title reaches ne
   back.ws.close();
   fresh.ws.close();
 });
+
+t.test('reload: a new lines.maxLineBytes sets the frame limit of tabs opened from then on, though the web listener itself is unchanged', async (t) => {
+  const dir = t.testdir();
+  const port = await freePort();
+  const cfg = (maxLineBytes: number): string =>
+    `serial:\n  path: sim:labbox\nlines:\n  maxLineBytes: ${maxLineBytes}\ntcp: []\nudp: []\nweb:\n  - name: web\n    host: 127.0.0.1\n    port: ${port}\n`;
+  // Started in the middle, so that growing and shrinking both move the limit away from the one it started with.
+  const d = await startDaemon(dir, cfg(1024));
+  t.teardown(() => d.stop());
+  const reload = async (maxLineBytes: number): Promise<void> => {
+    writeFileSync(join(dir, 'config.yaml'), cfg(maxLineBytes));
+    const ready = d.notify.messages.filter((m) => m.READY === '1').length;
+    d.child.kill('SIGHUP');
+    await d.notify.waitFor(() => d.notify.messages.filter((m) => m.READY === '1').length > ready, 5000);
+  };
+  const opened = async (): Promise<Tab> => {
+    const tab = await Tab.open(`ws://127.0.0.1:${port}/ws`);
+    t.teardown(() => tab.ws.close());
+    await tab.until((x) => x.hello !== undefined);
+    return tab;
+  };
+  /** An `echo` line of `bytes` bytes; the box answers with its text. */
+  const line = (tag: string, bytes: number): string => `echo ${tag}${'x'.repeat(bytes - 5 - tag.length)}`;
+  const echoOf = (l: string): string => `${l.slice(5)}\r\n`;
+
+  const before = await opened();
+  before.ws.send(line('A', 2000));
+  await before.until((x) => x.closed !== null);
+  t.equal(before.closed?.code, CloseCode.TOO_BIG, 'at 1024, a 2,000-byte frame closes the socket with 1009 (the control)');
+  const kept = await opened();
+
+  await reload(4096);
+  const grown = await opened();
+  t.equal(grown.hello?.maxLineBytes, 4096, 'grown to 4096: a new tab is told so');
+  const b = line('B', 2000);
+  grown.ws.send(b);
+  await grown.until((x) => x.text.includes(echoOf(b)) || x.closed !== null);
+  t.equal(grown.closed, null, 'and may send a 2,000-byte line');
+  t.ok(grown.text.includes(echoOf(b)), 'which reaches the device (the box echoed it)');
+  // A tab open before the reload keeps the limits it was opened with, as it keeps the rest of its policy.
+  kept.ws.send(line('C', 2000));
+  await kept.until((x) => x.closed !== null);
+  t.equal(kept.closed?.code, CloseCode.TOO_BIG, 'a tab opened before the reload keeps its limit: 1009');
+
+  await reload(256);
+  const shrunk = await opened();
+  t.equal(shrunk.hello?.maxLineBytes, 256, 'shrunk to 256: a new tab is told so');
+  const e = line('E', 1000);
+  shrunk.ws.send(e);
+  await shrunk.until((x) => x.closed !== null || x.notices.some((n) => n.startsWith('line too long')));
+  t.equal(shrunk.closed?.code, CloseCode.TOO_BIG, 'and its 1,000-byte frame (past 256 + 64) closes the socket with 1009');
+  grown.ws.send('echo after E');
+  await grown.until((x) => x.text.includes('after E\r\n'));
+  t.notOk(grown.text.includes(echoOf(e).slice(0, 40)), 'nothing of it reached the device (a tab still open saw no echo)');
+});

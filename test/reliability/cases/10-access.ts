@@ -1,8 +1,9 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { type CaseResult, type ReliabilityCase, type Scale, emptyResult } from '../case.js';
 import { freePort, startDaemon, type RunningDaemon } from '../../support/daemon.js';
+import { createVethNamespace, netnsUnavailableReason, vethNames } from '../../support/netns.js';
 import { PtyPair } from '../../support/pty.js';
 import { Random, seedFromEnv } from '../../support/random.js';
 import { fdCount, sleep, waitUntil } from '../measure.js';
@@ -218,7 +219,7 @@ async function run(scale: Scale, dir: string): Promise<CaseResult> {
   }
 }
 
-interface Namespace {
+export interface Namespace {
   ok: boolean;
   why: string;
   name: string;
@@ -331,48 +332,29 @@ class Client {
   }
 }
 
+/** Names of this case's namespace and veth pair carry the pid: see test/support/netns.ts. */
+export const NETNS_TAG = 'sgwrel';
+
 /**
  * A network namespace with one veth pair: the daemon listens on the host end, a client runs inside. Needs root
- * and iproute2; without them the case says so and relies on the loopback outsiders.
+ * and iproute2; without them the case says so and relies on the loopback outsiders. Leftovers of earlier runs
+ * killed before their teardown are removed first (only those whose process is gone).
  */
-function setUpNamespace(): Namespace {
+export function setUpNamespace(): Namespace {
   const id = process.pid % 100000;
-  const name = `sgw-rel-${id}`;
-  const hostIf = `sgwh${id}`;
-  const nsIf = `sgwn${id}`;
   // A /30 of its own per process, so parallel runs do not collide.
   const c = id % 250;
   const dBase = (Math.floor(id / 250) % 63) * 4;
   const host = `10.231.${c}.${dBase + 1}`;
   const client = `10.231.${c}.${dBase + 2}`;
-  const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 5000 });
-  const cleanUp = (): void => {
-    try {
-      ip('netns', 'del', name);
-    } catch {
-      // not created
-    }
-    try {
-      ip('link', 'del', hostIf);
-    } catch {
-      // went with the namespace
-    }
-  };
-  if (process.getuid?.() !== 0) return { ok: false, why: 'not root', name, host, client, cleanUp: () => {} };
+  const name = vethNames(NETNS_TAG).ns;
+  const unavailable = netnsUnavailableReason();
+  if (unavailable !== undefined) return { ok: false, why: unavailable, name, host, client, cleanUp: () => {} };
   try {
-    ip('netns', 'add', name);
-    ip('link', 'add', hostIf, 'type', 'veth', 'peer', 'name', nsIf);
-    ip('link', 'set', nsIf, 'netns', name);
-    ip('addr', 'add', `${host}/30`, 'dev', hostIf);
-    ip('link', 'set', hostIf, 'up');
-    ip('-n', name, 'addr', 'add', `${client}/30`, 'dev', nsIf);
-    ip('-n', name, 'link', 'set', nsIf, 'up');
-    ip('-n', name, 'link', 'set', 'lo', 'up');
-    return { ok: true, why: '', name, host, client, cleanUp };
+    const ns = createVethNamespace({ tag: NETNS_TAG, hostAddr: host, nsAddr: client });
+    return { ok: true, why: '', name, host, client, cleanUp: ns.remove };
   } catch (err) {
-    cleanUp();
-    const e = err as { stderr?: Buffer; message: string };
-    return { ok: false, why: `cannot create one (${(e.stderr?.toString() || e.message).trim().split('\n')[0]})`, name, host, client, cleanUp: () => {} };
+    return { ok: false, why: (err as Error).message, name, host, client, cleanUp: () => {} };
   }
 }
 
