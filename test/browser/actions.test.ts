@@ -1,14 +1,14 @@
 import t from 'tap';
 import WebSocket from 'ws';
-import { existsSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
+import { browserUnavailableReason, launchChromium } from '../support/browser.js';
 import { TestClient, freePort, startDaemon } from '../support/daemon.js';
 import { SUBPROTOCOL, type ServerMessage } from '../../src/web/protocol.js';
 
 /**
- * The dashboard's actions in a real browser (Debian's chromium driven by playwright-core, as
- * test/browser/console.test.ts launches it), against the built daemon on the simulated box: the instructor
- * clicks, and students on TCP and in another tab see the notices.
+ * The dashboard's actions in a real browser (Debian's chromium driven by playwright-core, launched by
+ * test/support/browser.ts), against the built daemon on the simulated box: the instructor clicks, and students on
+ * TCP and in another tab see the notices.
  */
 
 interface PageElement {
@@ -17,25 +17,12 @@ interface PageElement {
 }
 declare const document: { getElementById(id: string): PageElement | null; querySelectorAll(selector: string): { length: number } };
 
-const CHROMIUM = process.env.SERIAL_GATEWAY_CHROMIUM ?? '/usr/bin/chromium';
-
-function browserUnavailableReason(): string | undefined {
-  if (!existsSync(CHROMIUM)) return `no chromium at ${CHROMIUM} (apt-get install chromium; .ci/run does)`;
-  try {
-    require.resolve('playwright-core');
-  } catch {
-    return 'playwright-core is not installed (a dev dependency: npm ci)';
-  }
-  return undefined;
-}
 const skip = browserUnavailableReason();
 
 let browser: Browser | undefined;
 if (skip === undefined) {
   t.before(async () => {
-    const { chromium } = require('playwright-core') as typeof import('playwright-core');
-    // --no-sandbox: CI runs as root; --disable-dev-shm-usage: Debian's launcher misjudges /dev/shm here.
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+    browser = await launchChromium();
   });
   t.teardown(() => browser?.close());
 }
