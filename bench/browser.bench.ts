@@ -14,15 +14,15 @@
  *
  * Environment: BENCH_PAGE_RATE [1000] lines/s, BENCH_PAGE_SECONDS [60], SERIAL_GATEWAY_CHROMIUM [/usr/bin/chromium].
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { browserUnavailableReason, launchChromium } from '../test/support/browser.js';
 import { freePort, startDaemon } from '../test/support/daemon.js';
 import { PtyPair } from '../test/support/pty.js';
 
-const CHROMIUM = process.env.SERIAL_GATEWAY_CHROMIUM ?? '/usr/bin/chromium';
 const RATE = Number(process.env.BENCH_PAGE_RATE ?? 1000);
 const SECONDS = Number(process.env.BENCH_PAGE_SECONDS ?? 60);
 const TICK_MS = 10;
@@ -48,15 +48,9 @@ function percentile(sorted: number[], p: number): number {
 }
 
 async function main(): Promise<void> {
-  if (!existsSync(CHROMIUM)) {
-    console.log(`browser bench: skipped, no chromium at ${CHROMIUM} (apt-get install chromium)`);
-    return;
-  }
-  let chromium: typeof import('playwright-core').chromium;
-  try {
-    ({ chromium } = require('playwright-core') as typeof import('playwright-core'));
-  } catch {
-    console.log('browser bench: skipped, playwright-core is not installed (npm ci installs dev dependencies)');
+  const unavailable = browserUnavailableReason();
+  if (unavailable !== undefined) {
+    console.log(`browser bench: skipped, ${unavailable}`);
     return;
   }
 
@@ -68,7 +62,7 @@ async function main(): Promise<void> {
     dir,
     `serial:\n  path: ${pty.linkPath}\ntcp:\n  - name: lab\n    host: 127.0.0.1\n    port: ${tcpPort}\nudp: []\nweb:\n  - name: web\n    host: 127.0.0.1\n    port: ${webPort}\nlog:\n  level: warning\n`,
   );
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+  const browser = await launchChromium();
   try {
     await d.notify.waitFor((m) => /device open /.test(m.STATUS ?? ''), 5000);
     const page = await browser.newPage();

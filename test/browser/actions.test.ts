@@ -1,14 +1,13 @@
 import t from 'tap';
-import WebSocket from 'ws';
-import { existsSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
+import { browserUnavailableReason, launchChromium } from '../support/browser.js';
 import { TestClient, freePort, startDaemon } from '../support/daemon.js';
-import { SUBPROTOCOL, type ServerMessage } from '../../src/web/protocol.js';
+import { Tab } from '../support/ws-tab.js';
 
 /**
- * The dashboard's actions in a real browser (Debian's chromium driven by playwright-core, as
- * test/browser/console.test.ts launches it), against the built daemon on the simulated box: the instructor
- * clicks, and students on TCP and in another tab see the notices.
+ * The dashboard's actions in a real browser (Debian's chromium driven by playwright-core, launched by
+ * test/support/browser.ts), against the built daemon on the simulated box: the instructor clicks, and students on
+ * TCP and in another tab see the notices.
  */
 
 interface PageElement {
@@ -17,25 +16,12 @@ interface PageElement {
 }
 declare const document: { getElementById(id: string): PageElement | null; querySelectorAll(selector: string): { length: number } };
 
-const CHROMIUM = process.env.SERIAL_GATEWAY_CHROMIUM ?? '/usr/bin/chromium';
-
-function browserUnavailableReason(): string | undefined {
-  if (!existsSync(CHROMIUM)) return `no chromium at ${CHROMIUM} (apt-get install chromium; .ci/run does)`;
-  try {
-    require.resolve('playwright-core');
-  } catch {
-    return 'playwright-core is not installed (a dev dependency: npm ci)';
-  }
-  return undefined;
-}
 const skip = browserUnavailableReason();
 
 let browser: Browser | undefined;
 if (skip === undefined) {
   t.before(async () => {
-    const { chromium } = require('playwright-core') as typeof import('playwright-core');
-    // --no-sandbox: CI runs as root; --disable-dev-shm-usage: Debian's launcher misjudges /dev/shm here.
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+    browser = await launchChromium();
   });
   t.teardown(() => browser?.close());
 }
@@ -51,16 +37,8 @@ t.test('the instructor resets, pauses, talks, sends and removes a client from th
   const student = await TestClient.connect(tcpPort);
   t.teardown(() => student.close());
   // A student's browser tab (a ws client: the console page itself is tested in console.test.ts).
-  const tab = new WebSocket(`ws://127.0.0.1:${webPort}/ws`, SUBPROTOCOL, { headers: { Origin: `http://127.0.0.1:${webPort}` } });
-  const tabMessages: ServerMessage[] = [];
-  let tabClose: number | null = null;
-  tab.on('message', (data: Buffer, binary: boolean) => {
-    if (!binary) tabMessages.push(JSON.parse(data.toString()) as ServerMessage);
-  });
-  tab.on('close', (code) => (tabClose = code));
-  await new Promise((r) => tab.once('open', r));
-  t.teardown(() => tab.terminate());
-  const tabNotices = (): string[] => tabMessages.flatMap((m) => ('notice' in m ? [m.notice] : []));
+  const tab = await Tab.openAsPage(`ws://127.0.0.1:${webPort}/ws`);
+  t.teardown(() => tab.ws.terminate());
 
   const context = await browser!.newContext({ httpCredentials: { username: 'teacher', password: 'lab-secret' } });
   t.teardown(() => context.close());
@@ -85,7 +63,7 @@ t.test('the instructor resets, pauses, talks, sends and removes a client from th
   await page.click('#act-say-go');
   t.match(await result(), /said "the box restarts in one minute" to \d+ client/);
   await student.waitFor('! instructor: the box restarts in one minute\r\n');
-  t.ok(tabNotices().includes('instructor: the box restarts in one minute'), "the student's tab got the notice");
+  t.ok(tab.notices.includes('instructor: the box restarts in one minute'), "the student's tab got the notice");
 
   await clearResult();
   await page.click('#act-reset');
@@ -120,10 +98,9 @@ t.test('the instructor resets, pauses, talks, sends and removes a client from th
   const row = page.locator('#clients tbody tr', { hasText: 'shared' }).filter({ hasText: 'web' });
   await row.locator('button.kick').click();
   t.match(await result(), /removed 1 client\(s\) from 127\.0\.0\.1 \(client \d+\) \(wrong group\)/);
-  const deadline = Date.now() + 5000;
-  while (tabClose === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  t.equal(tabClose, 1008, "the student's tab was closed with 1008 (it does not come back by itself)");
-  t.ok(tabNotices().includes('removed by the instructor: wrong group'), 'and told why');
+  await tab.until((x) => x.closed !== null).catch(() => {}); // still open after 5 s: the check below says so
+  t.equal(tab.closed?.code, 1008, "the student's tab was closed with 1008 (it does not come back by itself)");
+  t.ok(tab.notices.includes('removed by the instructor: wrong group'), 'and told why');
   t.notOk(student.closed, 'the TCP student stays');
   t.same(errors, [], 'no page errors');
   t.match(d.output(), /instructor: box reset .* \(asked by dashboard 127\.0\.0\.1:\d+ \(web web\)\)/, 'journaled with who asked');

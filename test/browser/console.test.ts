@@ -1,10 +1,11 @@
 import t, { type Test } from 'tap';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { isAbsolute, join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { ON, SLOW_BLINK, describePattern } from '../../src/status/led-patterns.js';
+import { browserUnavailableReason, launchChromium } from '../support/browser.js';
 import { TestClient, freePort, startDaemon, type RunningDaemon } from '../support/daemon.js';
 import { PtyPair, ptyUnavailableReason } from '../support/pty.js';
 
@@ -40,20 +41,9 @@ declare class ClipboardEvent {
   constructor(type: string, init: { clipboardData: DataTransfer; bubbles: boolean; cancelable: boolean });
 }
 
-const CHROMIUM = process.env.SERIAL_GATEWAY_CHROMIUM ?? '/usr/bin/chromium';
 const ROOT = join(__dirname, '..', '..', '..');
 const MONITOR_PASSWORD = 'lab-secret';
 const STUDENT_ID = '6510500000';
-
-function browserUnavailableReason(): string | undefined {
-  if (!existsSync(CHROMIUM)) return `no chromium at ${CHROMIUM} (apt-get install chromium; .ci/run does)`;
-  try {
-    require.resolve('playwright-core');
-  } catch {
-    return 'playwright-core is not installed (a dev dependency: npm ci)';
-  }
-  return undefined;
-}
 
 const noBrowser = browserUnavailableReason();
 const noPty = ptyUnavailableReason();
@@ -64,10 +54,7 @@ t.setTimeout(240_000);
 let browser: Browser | undefined;
 if (noBrowser === undefined) {
   t.before(async () => {
-    const { chromium } = require('playwright-core') as typeof import('playwright-core');
-    // --no-sandbox: CI runs as root; --disable-dev-shm-usage: Debian's launcher fails to decide it on this kind
-    // of machine (its shm check breaks on a doubly listed mount).
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+    browser = await launchChromium();
   });
   t.teardown(() => browser?.close());
 }

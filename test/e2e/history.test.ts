@@ -1,9 +1,8 @@
 import t from 'tap';
 import { ncSkip } from '../support/real-clients.js';
-import WebSocket from 'ws';
 import { spawn } from 'node:child_process';
 import { TestClient, freePort, startDaemon } from '../support/daemon.js';
-import { SUBPROTOCOL, type ServerMessage } from '../../src/web/protocol.js';
+import { Tab } from '../support/ws-tab.js';
 
 /**
  * History on connect, end to end: the built daemon on the simulated lab box, late joiners on a shared, a request
@@ -89,33 +88,17 @@ t.test('late joiners on shared, request, monitor and web see the recent lines ma
   await mon.waitFor('! live\r\n');
   t.same(split(mon.text).history, ['6510500000', 'Lab Box', 'only for r', 'Lab Box'], 'monitor: every device line');
 
-  const ws = new WebSocket(`ws://127.0.0.1:${ports.web}/ws`, SUBPROTOCOL);
-  t.teardown(() => ws.terminate());
-  const messages: ServerMessage[] = [];
-  let text = '';
-  ws.on('message', (data: Buffer, binary: boolean) => {
-    if (binary) text += data.toString('utf8');
-    else messages.push(JSON.parse(data.toString('utf8')) as ServerMessage);
-  });
-  await new Promise<void>((resolve, reject) => {
-    const deadline = setTimeout(() => reject(new Error(`no live notice: ${JSON.stringify(messages)}`)), 5000);
-    const check = (): void => {
-      if (messages.some((m) => 'notice' in m && m.notice === 'live')) {
-        clearTimeout(deadline);
-        resolve();
-      } else setTimeout(check, 20);
-    };
-    check();
-  });
-  const hello = messages[0] && 'hello' in messages[0] ? messages[0].hello : undefined;
+  const tab = await Tab.open(`ws://127.0.0.1:${ports.web}/ws`);
+  t.teardown(() => tab.ws.terminate());
+  await tab.until((x) => x.notices.includes('live'));
+  const hello = tab.hello;
   t.ok(hello?.history, 'hello says where the history is');
   t.equal(hello?.history?.lines, 3);
   t.equal(hello?.seq, hello?.history?.from, 'the stream starts at the history');
-  t.equal(text, '6510500000\r\nLab Box\r\nLab Box\r\n', 'web (request mode): the untagged lines, as device bytes');
-  const notices = messages.flatMap((m) => ('notice' in m ? [m.notice] : []));
-  t.match(notices, [/^history: 3 lines from the last \d+ s$/, 'live']);
-  const ats = messages.flatMap((m) => ('at' in m ? [m.at] : []));
-  t.ok(ats.length > 0 && ats[ats.length - 1]! >= hello!.history!.to, '{at} reaches history.to: the page knows where live starts');
+  t.equal(tab.text, '6510500000\r\nLab Box\r\nLab Box\r\n', 'web (request mode): the untagged lines, as device bytes');
+  t.match(tab.notices, [/^history: 3 lines from the last \d+ s$/, 'live']);
+  const lastAt = tab.lastAt;
+  t.ok(lastAt !== undefined && lastAt >= hello!.history!.to, '{at} reaches history.to: the page knows where live starts');
 });
 
 t.test('a client connecting during a flood gets bounded history, then live lines, every line once and in order', async (t) => {

@@ -1,5 +1,4 @@
 import t, { type Test } from 'tap';
-import WebSocket from 'ws';
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { chmodSync, existsSync, lstatSync, mkdtempSync, rmSync } from 'node:fs';
@@ -7,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MAIN, TestClient, freePort, startDaemon } from '../support/daemon.js';
 import { PtyPair, ptyUnavailableReason } from '../support/pty.js';
-import { SUBPROTOCOL, type ServerMessage } from '../../src/web/protocol.js';
+import { Tab } from '../support/ws-tab.js';
 
 /**
  * The instructor's actions against the built daemon on the simulated box, with real clients of every kind: a
@@ -25,41 +24,6 @@ function cli(args: string[], file: string, opts: { uid?: number; gid?: number } 
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('exit', (code) => resolve({ code: code ?? -1, out, err }));
   });
-}
-
-class Tab {
-  text = '';
-  readonly messages: ServerMessage[] = [];
-  closed: { code: number; reason: string } | null = null;
-  constructor(readonly ws: WebSocket) {
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
-      if (isBinary) this.text += data.toString('utf8');
-      else this.messages.push(JSON.parse(data.toString('utf8')) as ServerMessage);
-    });
-    ws.on('close', (code, reason) => (this.closed = { code, reason: reason.toString() }));
-    ws.on('error', () => {});
-  }
-  static open(url: string): Promise<Tab> {
-    const ws = new WebSocket(url, SUBPROTOCOL, { headers: { Origin: new URL(url).origin.replace('ws:', 'http:') } });
-    const tab = new Tab(ws);
-    return new Promise((resolve, reject) => {
-      ws.once('open', () => resolve(tab));
-      ws.once('error', reject);
-    });
-  }
-  get notices(): string[] {
-    return this.messages.flatMap((m) => ('notice' in m ? [m.notice] : []));
-  }
-  get replies(): { ok: boolean; text: string; id?: number }[] {
-    return this.messages.flatMap((m) => ('reply' in m ? [m.reply] : []));
-  }
-  async until(what: () => boolean, timeoutMs = 5000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!what()) {
-      if (Date.now() > deadline) throw new Error(`timed out; text ${JSON.stringify(this.text.slice(-200))}, messages ${JSON.stringify(this.messages.slice(-5))}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
 }
 
 class Udp {
@@ -124,9 +88,9 @@ t.test('every action from the CLI, seen by every kind of client in its own frami
   t.teardown(() => udp.socket.close());
   udp.send(ports.udp, 'id');
   await udp.until('6510500000\r\n');
-  const tab = await Tab.open(`ws://127.0.0.1:${ports.web}/ws`);
+  const tab = await Tab.openAsPage(`ws://127.0.0.1:${ports.web}/ws`);
   t.teardown(() => tab.ws.terminate());
-  const dash = await Tab.open(`ws://127.0.0.1:${ports.web}/ws/monitor`);
+  const dash = await Tab.openAsPage(`ws://127.0.0.1:${ports.web}/ws/monitor`);
   t.teardown(() => dash.ws.terminate());
   await tab.until(() => tab.messages.length > 0);
 
@@ -202,9 +166,9 @@ t.test('the dashboard: actions on its monitor socket, a tab removed from the cli
   const { d, ports } = await classroom(t);
   const tcp = await TestClient.connect(ports.lines);
   t.teardown(() => tcp.close());
-  const tab = await Tab.open(`ws://127.0.0.1:${ports.web}/ws`);
+  const tab = await Tab.openAsPage(`ws://127.0.0.1:${ports.web}/ws`);
   t.teardown(() => tab.ws.terminate());
-  const dash = await Tab.open(`ws://127.0.0.1:${ports.web}/ws/monitor`);
+  const dash = await Tab.openAsPage(`ws://127.0.0.1:${ports.web}/ws/monitor`);
   t.teardown(() => dash.ws.terminate());
   await dash.until(() => dash.messages.some((m) => 'instructor' in m), 3000);
   let id = 0;
@@ -250,7 +214,7 @@ t.test('an unguarded dashboard (no monitorPassword, no monitorAllow) takes no ac
   t.teardown(() => d.stop());
   const tcp = await TestClient.connect(lines);
   t.teardown(() => tcp.close());
-  const dash = await Tab.open(`ws://127.0.0.1:${web}/ws/monitor`);
+  const dash = await Tab.openAsPage(`ws://127.0.0.1:${web}/ws/monitor`);
   t.teardown(() => dash.ws.terminate());
   for (const [id, req] of [{ action: 'say', text: 'everyone out' }, { action: 'reset' }, { action: 'pause' }].entries()) {
     dash.ws.send(JSON.stringify({ ...req, id }));

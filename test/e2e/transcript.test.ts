@@ -5,6 +5,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, 
 import { join } from 'node:path';
 import { parseRecord } from '../../src/transcript/record.js';
 import { MAIN, TestClient, freePort, startDaemon, type RunningDaemon } from '../support/daemon.js';
+import { until } from '../support/until.js';
 
 /**
  * The transcript with the built daemon: a class chats with the simulator over TCP and UDP, the instructor reads
@@ -71,14 +72,6 @@ function fileLines(dir: string): { records: number; tornInside: number; tornLast
     for (const l of lines) (parseRecord(l) ? records++ : tornInside++);
   }
   return { records, tornInside, tornLast, files };
-}
-
-async function until(what: () => boolean, ms: number, why: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!what()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${why}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 async function reload(d: RunningDaemon): Promise<void> {

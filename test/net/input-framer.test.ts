@@ -2,6 +2,7 @@ import t, { type Test } from 'tap';
 import { InputFramer } from '../../src/net/input-framer.js';
 import { TelnetDecoder, type TelnetMode } from '../../src/net/telnet.js';
 import { recorded } from './fixtures/recorded.js';
+import { Random } from '../support/random.js';
 
 /** Events as text: `line:<hex>` or `overflow:<n>`, so sequences compare in one t.same. */
 function frame(chunks: Buffer[], maxLineBytes = 64, framer = new InputFramer({ maxLineBytes })): string[] {
@@ -164,18 +165,6 @@ t.test('programmer mistakes throw at construction', (t) => {
 
 // ---------------------------------------------------------------------------------------------- property
 
-/** mulberry32: small, seedable, good enough to shuffle test inputs. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The obvious splitter over the whole input, for comparison. */
 function reference(input: Buffer, max: number): string[] {
   const events: string[] = [];
@@ -194,7 +183,8 @@ function reference(input: Buffer, max: number): string[] {
 t.test('random lines, terminators and chunk sizes agree with a reference splitter', (t) => {
   const seed = process.env.CODEC_SEED ? Number(process.env.CODEC_SEED) : (Date.now() ^ (Math.random() * 2 ** 31)) >>> 0;
   t.comment(`seed ${seed} (replay: CODEC_SEED=${seed})`);
-  const random = prng(seed);
+  const rng = new Random(seed);
+  const random = (): number => rng.next();
   const int = (n: number) => Math.floor(random() * n);
   const terminators = ['\n', '\r\n', '\r\0', '\r'];
   const cases = 3000;

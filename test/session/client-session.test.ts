@@ -1,66 +1,8 @@
 import t from 'tap';
-import { Bridge } from '../../src/bridge.js';
-import { silentLog } from '../../src/core/log.js';
-import { ClientSession, type SessionPolicy } from '../../src/session/client-session.js';
-import { FakeClock } from '../support/fake-clock.js';
-import { FakeTransport, fakeLink } from '../support/fake-transport.js';
-
-const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
-
-const basePolicy: SessionPolicy = {
-  name: 'test',
-  port: 1,
-  mode: 'shared',
-  clientBufferBytes: 262144,
-  notices: true,
-  idleTimeoutMs: 0,
-  closeOn: '',
-  closeAfterReply: false,
-  banner: '',
-  historyLines: 0,
-  historySeconds: 0,
-  replyMaxLines: 0,
-  replyQuietMs: 100,
-  requestTimeoutMs: 2000,
-};
-
-function rig(t: { teardown(fn: () => void): void }, ringBytes = 1 << 20) {
-  const clock = new FakeClock();
-  const bridge = new Bridge({
-    clock,
-    log: silentLog,
-    ringBytes,
-    maxLineBytes: 256,
-    delimiter: 'crlf',
-    idleFlushMs: 0,
-    outputDelimiter: 'crlf',
-    writeQueueBytes: 65536,
-  });
-  const link = fakeLink(bridge);
-  t.teardown(() => bridge.dispose());
-  const sessions: ClientSession[] = [];
-  const open = (policy: Partial<SessionPolicy> = {}, peer?: string, startAt?: number) => {
-    const transport = new FakeTransport(peer);
-    const session = new ClientSession(transport, {
-      bridge,
-      policy: { ...basePolicy, ...policy },
-      clock,
-      log: silentLog,
-      maxLineBytes: 256,
-      device: () => ({ device: 'sim', settings: '115200 8N1' }),
-      clientCount: () => sessions.length,
-      ...(startAt !== undefined ? { startAt } : {}),
-      closed: (s) => sessions.splice(sessions.indexOf(s), 1),
-    });
-    sessions.push(session);
-    session.start();
-    return { transport, session, writer: transport.writer };
-  };
-  return { clock, bridge, link, open, sessions };
-}
+import { sessionRig, tick } from '../support/session-rig.js';
 
 t.test('device lines reach the client as exact bytes, one batch in flight; {at} is the ring position after it', async (t) => {
-  const { bridge, open } = rig(t);
+  const { bridge, open } = sessionRig(t);
   const a = open({ banner: '{listener} {device} {settings}, {clients} connected' });
   t.equal(a.writer.greeting?.banner, 'test sim 115200 8N1, 1 connected', 'banner expanded and given to the transport');
   a.writer.hold = true;
@@ -76,7 +18,7 @@ t.test('device lines reach the client as exact bytes, one batch in flight; {at} 
 });
 
 t.test('a client that stops taking output skips to the newest, is counted, and told once when it catches up', async (t) => {
-  const { bridge, clock, open } = rig(t);
+  const { bridge, clock, open } = sessionRig(t);
   const a = open({ clientBufferBytes: 1024 });
   a.writer.hold = true;
   const line = (i: number): string => `line ${String(i).padStart(4, '0')} ${'x'.repeat(40)}\r\n`;
@@ -98,9 +40,9 @@ t.test('a client that stops taking output skips to the newest, is counted, and t
 });
 
 t.test('request mode: each client gets only its own replies; untagged output goes to all', async (t) => {
-  const { bridge, link, clock, open } = rig(t);
-  const a = open({ mode: 'request' }, '10.0.0.1:1000');
-  const b = open({ mode: 'request' }, '10.0.0.2:2000');
+  const { bridge, link, clock, open } = sessionRig(t);
+  const a = open({ mode: 'request' }, { peer: '10.0.0.1:1000' });
+  const b = open({ mode: 'request' }, { peer: '10.0.0.2:2000' });
   bridge.deviceData(Buffer.from('boot banner\r\n'));
   a.transport.line('id');
   await tick();
@@ -117,7 +59,7 @@ t.test('request mode: each client gets only its own replies; untagged output goe
 });
 
 t.test('closeOn: the session ends right after delivering the matching device line', async (t) => {
-  const { bridge, open } = rig(t);
+  const { bridge, open } = sessionRig(t);
   const a = open({ closeOn: 'bye' });
   bridge.deviceData(Buffer.from('hello\r\nbye\r\nafter\r\n'));
   await tick();
@@ -126,7 +68,7 @@ t.test('closeOn: the session ends right after delivering the matching device lin
 });
 
 t.test('input share: when the device queue pauses a client, its transport is paused; resumed when it drains', async (t) => {
-  const { bridge, open } = rig(t);
+  const { bridge, open } = sessionRig(t);
   const a = open();
   // No link writes complete: detach by making the link unwritable
   (bridge as unknown as { link: { writable: boolean } }).link.writable = false;
@@ -140,9 +82,9 @@ t.test('input share: when the device queue pauses a client, its transport is pau
 });
 
 t.test('resume: a session started at a seq the ring holds gets exactly the lines from there; an evicted one says how many were lost', async (t) => {
-  const { bridge, open } = rig(t, 8192);
+  const { bridge, open } = sessionRig(t, { ringBytes: 8192 });
   for (let i = 0; i < 10; i++) bridge.deviceData(Buffer.from(`early ${i}\r\n`));
-  const a = open({}, undefined, 7);
+  const a = open({}, { startAt: 7 });
   await tick();
   t.equal(a.writer.text, 'early 7\r\nearly 8\r\nearly 9\r\n', 'from seq 7 on, once each');
   t.same(a.writer.greeting && { seq: a.writer.greeting.seq, lost: a.writer.greeting.lost, resumed: a.writer.greeting.resumed }, { seq: 7, lost: 0, resumed: true });
@@ -150,14 +92,14 @@ t.test('resume: a session started at a seq the ring holds gets exactly the lines
   for (let i = 0; i < 400; i++) bridge.deviceData(Buffer.from(`later ${i} ${'z'.repeat(30)}\r\n`));
   const oldest = bridge.ring.oldestSeq;
   t.ok(oldest > 3, 'the ring has moved on past seq 3');
-  const b = open({}, undefined, 3);
+  const b = open({}, { startAt: 3 });
   t.same(b.writer.greeting && { seq: b.writer.greeting.seq, lost: b.writer.greeting.lost }, { seq: oldest, lost: oldest - 3 }, 'starts at the oldest held, lost counted');
   t.equal(b.session.stats.lost, oldest - 3, "the gap is in the client's lost count");
   t.equal(bridge.counters.lost, 0, "but not in the gateway's dropped count: nothing was dropped while it was connected");
 });
 
 t.test('a shared client that half-closes right after a line lingers for the answer', async (t) => {
-  const { bridge, clock, open } = rig(t);
+  const { bridge, clock, open } = sessionRig(t);
   const a = open();
   a.transport.line('id');
   a.transport.reader.handlers.end();
@@ -174,7 +116,7 @@ t.test('a shared client that half-closes right after a line lingers for the answ
 });
 
 t.test('idle timeout: a notice, then the session closes; a line resets the timer', async (t) => {
-  const { clock, open } = rig(t);
+  const { clock, open } = sessionRig(t);
   const a = open({ idleTimeoutMs: 10000 });
   clock.advance(9000);
   a.transport.line('still here');
@@ -186,9 +128,9 @@ t.test('idle timeout: a notice, then the session closes; a line resets the timer
 });
 
 t.test('monitors get every client line with its sender; a line typed on a monitor is refused once, politely', async (t) => {
-  const { open, link } = rig(t);
-  const mon = open({ mode: 'monitor' }, '10.0.0.9:9000');
-  const a = open({}, '10.0.0.1:1000');
+  const { open, link } = sessionRig(t);
+  const mon = open({ mode: 'monitor' }, { peer: '10.0.0.9:9000' });
+  const a = open({}, { peer: '10.0.0.1:1000' });
   a.transport.line('id');
   await tick();
   t.same(mon.writer.events.filter((e) => e.startsWith('sent:')), ['sent:tcp test 10.0.0.1:1000 id']);
@@ -200,7 +142,7 @@ t.test('monitors get every client line with its sender; a line typed on a monito
 });
 
 t.test('device away and back are told once each; notices wait while the client is backed up', async (t) => {
-  const { bridge, open } = rig(t);
+  const { bridge, open } = sessionRig(t);
   const a = open({ clientBufferBytes: 1024 });
   bridge.deviceState('WAITING', 'unplugged');
   bridge.deviceState('WAITING', 'unplugged');
@@ -214,7 +156,7 @@ t.test('device away and back are told once each; notices wait while the client i
 });
 
 t.test('a session that goes away detaches: its lines left in the queue are dropped, its unread lines counted', async (t) => {
-  const { bridge, open, sessions } = rig(t);
+  const { bridge, open, sessions } = sessionRig(t);
   const a = open();
   a.writer.hold = true;
   bridge.deviceData(Buffer.from('a\r\n'));

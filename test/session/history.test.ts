@@ -1,72 +1,18 @@
 import t from 'tap';
-import { Bridge } from '../../src/bridge.js';
-import { silentLog } from '../../src/core/log.js';
-import { ClientSession, type SessionPolicy } from '../../src/session/client-session.js';
-import { FakeClock } from '../support/fake-clock.js';
-import { FakeTransport, fakeLink } from '../support/fake-transport.js';
+import { sessionRig, tick } from '../support/session-rig.js';
 
 /**
  * History on connect: a new client's cursor starts at the recent past, which goes out as ordinary batches between
  * `! history: ...` and `! live`. Sessions over the contract-enforcing FakeTransport, time from a FakeClock.
  */
 
-const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 const settle = async (): Promise<void> => {
   for (let i = 0; i < 20; i++) await tick();
 };
 
-const basePolicy: SessionPolicy = {
-  name: 'test',
-  port: 1,
-  mode: 'shared',
-  clientBufferBytes: 262144,
-  notices: true,
-  idleTimeoutMs: 0,
-  closeOn: '',
-  closeAfterReply: false,
-  banner: 'hi',
-  historyLines: 20,
-  historySeconds: 600,
-  replyMaxLines: 0,
-  replyQuietMs: 100,
-  requestTimeoutMs: 2000,
-};
-
-function rig(t: { teardown(fn: () => void): void }, ringBytes = 1 << 20, maxLineBytes = 256) {
-  const clock = new FakeClock();
-  const bridge = new Bridge({
-    clock,
-    log: silentLog,
-    ringBytes,
-    maxLineBytes,
-    delimiter: 'crlf',
-    idleFlushMs: 0,
-    outputDelimiter: 'crlf',
-    writeQueueBytes: 65536,
-  });
-  const link = fakeLink(bridge);
-  t.teardown(() => bridge.dispose());
-  let count = 0;
-  const open = (policy: Partial<SessionPolicy> = {}, opts: { peer?: string; startAt?: number; hold?: boolean } = {}) => {
-    const transport = new FakeTransport(opts.peer);
-    if (opts.hold) transport.writer.hold = true;
-    const session = new ClientSession(transport, {
-      bridge,
-      policy: { ...basePolicy, ...policy },
-      clock,
-      log: silentLog,
-      maxLineBytes,
-      device: () => ({ device: 'sim', settings: '115200 8N1' }),
-      clientCount: () => ++count,
-      ...(opts.startAt !== undefined ? { startAt: opts.startAt } : {}),
-      closed: () => {},
-    });
-    session.start();
-    return { transport, session, writer: transport.writer };
-  };
-  const device = (text: string): void => bridge.deviceData(Buffer.from(text));
-  return { clock, bridge, link, open, device };
-}
+/** This file's listener: a banner to come before the history, and history on. */
+const rig = (t: { teardown(fn: () => void): void }, ringBytes?: number, maxLineBytes?: number) =>
+  sessionRig(t, { ringBytes, maxLineBytes, policy: { banner: 'hi', historyLines: 20, historySeconds: 600 } });
 
 t.test('shared: a late joiner gets the last historyLines lines between the two notices, then live lines', async (t) => {
   const { clock, open, device } = rig(t);

@@ -1,71 +1,11 @@
 import t from 'tap';
-import WebSocket from 'ws';
 import { request } from 'node:http';
 import { createSocket } from 'node:dgram';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestClient, freePort, startDaemon } from '../support/daemon.js';
-import { CloseCode, SUBPROTOCOL, type Hello, type ServerMessage } from '../../src/web/protocol.js';
-
-/** A page's socket as a test sees it: device text, JSON messages in order, and how it closed. */
-class Tab {
-  text = '';
-  readonly messages: ServerMessage[] = [];
-  closed: { code: number; reason: string } | null = null;
-  private waiters: (() => void)[] = [];
-
-  private constructor(readonly ws: WebSocket) {
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
-      if (isBinary) this.text += data.toString('utf8');
-      else this.messages.push(JSON.parse(data.toString('utf8')) as ServerMessage);
-      this.poke();
-    });
-    ws.on('close', (code, reason) => {
-      this.closed = { code, reason: reason.toString() };
-      this.poke();
-    });
-    ws.on('error', () => {});
-  }
-
-  static open(url: string, headers: Record<string, string> = {}): Promise<Tab> {
-    const ws = new WebSocket(url, SUBPROTOCOL, { headers });
-    const tab = new Tab(ws);
-    return new Promise((resolve, reject) => {
-      ws.once('open', () => resolve(tab));
-      ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
-      ws.once('error', reject);
-    });
-  }
-
-  get hello(): Hello | undefined {
-    const m = this.messages[0];
-    return m && 'hello' in m ? m.hello : undefined;
-  }
-
-  get notices(): string[] {
-    return this.messages.flatMap((m) => ('notice' in m ? [m.notice] : []));
-  }
-
-  get lastAt(): number | undefined {
-    const ats = this.messages.flatMap((m) => ('at' in m ? [m.at] : []));
-    return ats[ats.length - 1];
-  }
-
-  async until(what: (tab: Tab) => boolean, timeoutMs = 5000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!what(this)) {
-      if (Date.now() > deadline) throw new Error(`timed out; text ${JSON.stringify(this.text.slice(-200))}, messages ${JSON.stringify(this.messages.slice(-5))}`);
-      await new Promise<void>((r) => {
-        this.waiters.push(r);
-        setTimeout(r, 50);
-      });
-    }
-  }
-
-  private poke(): void {
-    for (const w of this.waiters.splice(0)) w();
-  }
-}
+import { CloseCode, SUBPROTOCOL } from '../../src/web/protocol.js';
+import { Tab } from '../support/ws-tab.js';
 
 function get(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
   return new Promise((resolve, reject) => {

@@ -3,6 +3,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { localDay, parseRecord } from '../../src/transcript/record.js';
 import { TestClient, freePort, startDaemon, type RunningDaemon } from '../support/daemon.js';
+import { until } from '../support/until.js';
 
 /**
  * The dashboard's download of today's transcript (issue 15), against the built daemon: a class chats over TCP,
@@ -57,14 +58,6 @@ async function status(d: { web: number; password?: string }): Promise<{ state: s
   return (JSON.parse(a.body) as { transcript: { state: string; detail: string; today: string | null } }).transcript;
 }
 
-async function until(what: () => Promise<boolean>, ms: number, why: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await what())) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${why}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 t.test('the instructor downloads today as a chat and as JSON Lines; students cannot', async (t) => {
   const base = t.testdir();
   const dir = join(base, 'transcript');
@@ -90,6 +83,7 @@ t.test('the instructor downloads today as a chat and as JSON Lines; students can
     async () => (await get(web, `/transcript/${today}.jsonl`, { password: 's3cret' })).body.includes('hi'),
     5000,
     'the lines reach the file',
+    50, // each look fetches the whole file
   );
 
   const txt = await get(web, `/transcript/${today}.txt`, { password: 's3cret' });
