@@ -45,6 +45,8 @@ export interface DaemonOptions {
   env: NodeJS.ProcessEnv;
   /** Wall time (ms since the epoch) for the transcript's record times and daily files; Date.now by default. */
   wallNow?: () => number;
+  /** This machine's host name (os.hostname()): web pages answer to it and to NAME.local. */
+  hostname?: string;
 }
 
 export class Daemon {
@@ -416,6 +418,7 @@ export class Daemon {
       status: () => this.apiStatus(),
       metrics: () => this.metrics(),
       transcriptDir: () => (this.transcript ? this.config.transcript.dir : null),
+      machineNames: this.opts.hostname ? [this.opts.hostname, `${this.opts.hostname}.local`] : [],
       refused: () => this.status.emit('refused'),
       changed: () => {
         // Someone joined or left: a monitor that just connected gets the whole picture, not only what changes next.

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { systemClock } from './core/clock.js';
 import { createLog } from './core/log.js';
@@ -266,7 +267,7 @@ async function main(argv: string[]): Promise<number> {
   // the write fails with EFBIG instead, and only the transcript stops.
   process.on('SIGXFSZ', () => {});
   const notifier = createNotifier(env, (m) => log.warn(m));
-  const daemon = new Daemon({ file: located.file, config: loaded.config, clock: systemClock, log, notifier, env });
+  const daemon = new Daemon({ file: located.file, config: loaded.config, clock: systemClock, log, notifier, env, hostname: hostname() });
   try {
     await daemon.start();
   } catch (err) {

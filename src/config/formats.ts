@@ -13,7 +13,7 @@ import convict from 'convict';
 import { describeFound, didYouMean, quote } from './errors.js';
 
 /** Named string checks, so schema nodes stay plain data (convict deep-clones them). */
-export type StringCheck = 'listenerName' | 'host' | 'hexId' | 'serialPath' | 'absPath' | 'ledLabel' | 'cidr' | 'trusted';
+export type StringCheck = 'listenerName' | 'host' | 'hostName' | 'hexId' | 'serialPath' | 'absPath' | 'ledLabel' | 'cidr' | 'trusted';
 
 interface LeafBase {
   doc: string;
@@ -213,6 +213,10 @@ const STRING_CHECKS: Record<StringCheck, { want: string; test(text: string): str
   host: {
     want: "an IP address to listen on (0.0.0.0 for every IPv4 address, :: for every address, or 'localhost')",
     test: (s) => (s === 'localhost' || isIpAddress(s) ? null : ''),
+  },
+  hostName: {
+    want: 'a DNS name the pages are opened by, like lab-pi.school.example (letters, digits, - and .)',
+    test: (s) => (/^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i.test(s) ? null : ''),
   },
   hexId: {
     want: 'a USB id of 4 hex digits in quotes, like "0403", or "" for any',

@@ -142,6 +142,13 @@ export const webListenerSchema = {
   replyMaxLines: replyMaxLines(),
   replyQuietMs: replyQuietMs(),
   requestTimeoutMs: requestTimeoutMs(),
+  hostNames: {
+    doc: 'DNS names the pages are opened by, besides IP addresses, localhost, this machine\'s name and NAME.local',
+    default: [],
+    format: 'sg-string-list',
+    maxItems: 32,
+    item: text('', 253, 'a host name', 'hostName'),
+  },
   monitor: bool(true, 'serve the instructor dashboard at /monitor'),
   monitorAllow: allowList('addresses or networks allowed to open /monitor, /api/status and /metrics ([] = as allow)'),
   monitorPassword: text('', 256, "HTTP Basic password for /monitor, /api/status and /metrics ('' = none)"),

@@ -165,6 +165,11 @@ export interface WebListenerConfig {
   replyMaxLines: number;
   replyQuietMs: number;
   requestTimeoutMs: number;
+  /**
+   * DNS names the pages may be asked for by (the Host header), besides IP addresses, localhost, this machine's
+   * name and NAME.local: a request for any other name is refused (DNS rebinding).
+   */
+  hostNames: string[];
   /** Serve /monitor and /ws/monitor. */
   monitor: boolean;
   /** [] = the same as `allow`. */

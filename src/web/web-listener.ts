@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Bridge } from '../bridge.js';
@@ -80,6 +80,8 @@ export interface WebListenerContext {
   transcriptDir?(): string | null;
   refused(): void;
   changed(): void;
+  /** This machine's own names (its hostname, NAME.local): the pages answer to them besides hostNames. */
+  machineNames?: readonly string[];
   /** The instructor barred this address for a while (kick --ban). */
   barred?(address: string): boolean;
   /** A dashboard (monitor socket) asked for an instructor action: `reply` answers that one socket. */
@@ -252,6 +254,8 @@ export class WebListener {
     const address = req.socket.remoteAddress ?? '';
     const path = pathOf(req.url);
     if (req.method !== 'GET' && req.method !== 'HEAD') return this.answer(res, 405, 'method not allowed\n', { Allow: 'GET, HEAD' });
+    const name = this.unknownHost(req.headers.host);
+    if (name !== null) return this.answer(res, 403, `forbidden: ${this.unknownHostWhy(name)}\n`);
     // The dashboard's own files (its script, the stylesheet) are assets too: an instructor's laptop that is only
     // in monitorAllow must be able to load them.
     const sharedFile = path.startsWith(ROUTES.assets) || path === '/favicon.ico';
@@ -275,6 +279,28 @@ export class WebListener {
       return this.answer(res, 200, this.ctx.metrics(), { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
     }
     this.answer(res, 404, 'not found\n');
+  }
+
+  /**
+   * DNS rebinding: a page from another site whose name is made to resolve to the Pi is, to the browser, the same
+   * origin as this one, Origin check and all; only the name it asks for (Host) gives it away. So the pages answer
+   * to IP addresses, localhost, this machine's names and the configured hostNames, and to nothing else. Returns
+   * the refused name, or null when the Host is fine (or absent: only a non-browser client omits it).
+   */
+  private unknownHost(host: string | undefined): string | null {
+    if (host === undefined || host === '') return null;
+    const name = hostName(host);
+    if (isIP(name) !== 0 || name === 'localhost' || name.endsWith('.localhost')) return null;
+    const known = [...(this.ctx.machineNames ?? []), ...this.config.hostNames];
+    return known.some((k) => k.toLowerCase().replace(/\.$/, '') === name) ? null : name;
+  }
+
+  private unknownHostWhy(name: string): string {
+    const known = [...(this.ctx.machineNames ?? []), ...this.config.hostNames];
+    return (
+      `this gateway does not answer to the name "${name.slice(0, 100)}" (a guard against DNS rebinding); open it by its ` +
+      `IP address${known.length ? ` or as ${known.join(', ')}` : ''}, or add the name to hostNames of web listener ${this.name}`
+    );
   }
 
   private isMonitorRoute(path: string): boolean {
@@ -381,6 +407,11 @@ export class WebListener {
     const monitor = path === ROUTES.wsMonitor;
     if (path !== ROUTES.ws && !monitor) return refuse(404, 'Not Found');
     if (monitor && !this.config.monitor) return refuse(404, 'Not Found');
+    const name = this.unknownHost(req.headers.host);
+    if (name !== null) {
+      this.ctx.log.info(`${this.name}: refused an upgrade for ${this.unknownHostWhy(name)}`);
+      return refuse(403, 'Forbidden');
+    }
     // A page on another site must not drive this console with the student's browser (cross-site WebSocket
     // hijacking): a browser always sends Origin, and it must name the host the page came from.
     const origin = req.headers.origin;
@@ -531,6 +562,14 @@ export function resumeFrom(url: string | undefined, boot: string): number | unde
   const theirs = u.searchParams.get('boot');
   if (theirs !== null && theirs !== boot) return 0;
   return Number(since);
+}
+
+/** The name part of a Host header, lower case, without port, brackets or a final dot. */
+function hostName(host: string): string {
+  const h = host.trim().toLowerCase();
+  const bracketed = /^\[([^\]]*)\]/.exec(h);
+  if (bracketed) return bracketed[1]!;
+  return h.replace(/:\d*$/, '').replace(/\.$/, '');
 }
 
 function sameHost(origin: string, host: string | undefined): boolean {

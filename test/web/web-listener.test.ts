@@ -40,6 +40,7 @@ async function rig(t: { teardown(fn: () => void | Promise<void>): void }, over: 
     replyMaxLines: 0,
     replyQuietMs: 100,
     requestTimeoutMs: 2000,
+    hostNames: [],
     monitor: true,
     monitorAllow: [],
     monitorPassword: '',
