@@ -4,7 +4,7 @@
  * Talks to `/ws` (see socket.js); every text the device or another person produced is shown as text only.
  */
 import { LineDecoder, LogView, logFileName, visible } from './log-view.js';
-import { GatewaySocket, showLink } from './socket.js';
+import { GatewaySocket, bootChanged, reconnectedText, showLink } from './socket.js';
 
 const HISTORY_KEY = 'serial-gateway.history';
 const HISTORY_MAX = 100;
@@ -21,7 +21,6 @@ let listener = 'serial';
 /** hello.maxLineBytes: a longer line stays in the input instead of being refused by the gateway. */
 let maxLineBytes = Infinity;
 /** hello.boot of the daemon this page last talked to: a different one means the gateway restarted. */
-let lastBoot = /** @type {string | null} */ (null);
 const utf8 = new TextEncoder();
 
 // ------------------------------------------------------------------ what the gateway says
@@ -79,9 +78,7 @@ function hello(h, resumed) {
   if (typeof h.maxLineBytes === 'number' && h.maxLineBytes > 0) maxLineBytes = h.maxLineBytes;
   if (typeof h.clients === 'number') $('clients').textContent = String(h.clients);
   if (isObject(h.device)) showDevice(h.device);
-  const boot = typeof h.boot === 'string' ? h.boot : null;
-  const restarted = lastBoot !== null && boot !== lastBoot;
-  lastBoot = boot;
+  const restarted = bootChanged(h);
   if (resumed) {
     view.add('sys', reconnectedText(h, restarted));
   } else if (typeof h.banner === 'string' && h.banner !== '') {
@@ -89,16 +86,6 @@ function hello(h, resumed) {
   }
 }
 
-/**
- * `reconnected, 3 lines missed`: what the page says when its link came back (the scrollback stays).
- * @param {Record<string, unknown>} h
- * @param {boolean} restarted
- */
-export function reconnectedText(h, restarted) {
-  const lost = typeof h.lost === 'number' ? h.lost : 0;
-  if (restarted) return 'reconnected: the gateway restarted; lines it had not sent before it stopped are lost';
-  return lost > 0 ? `reconnected, ${lost} line${lost === 1 ? '' : 's'} missed` : 'reconnected, no lines missed';
-}
 
 /** @param {Record<string, unknown>} d */
 function showDevice(d) {

@@ -5,7 +5,7 @@
  * Talks to `/ws/monitor` (see socket.js). Nothing typed here reaches the device.
  */
 import { LineDecoder, LogView, logFileName, visible } from './log-view.js';
-import { GatewaySocket, showLink } from './socket.js';
+import { GatewaySocket, bootChanged, reconnectedText, showLink } from './socket.js';
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const view = new LogView($('log'), { withSender: true });
@@ -73,10 +73,8 @@ function hello(h, resumed) {
     document.title = title;
   }
   if (isObject(h.device)) showDevice(h.device);
-  if (resumed) {
-    const lost = typeof h.lost === 'number' ? h.lost : 0;
-    view.add('sys', lost > 0 ? `reconnected, ${lost} line${lost === 1 ? '' : 's'} missed` : 'reconnected, no lines missed', 'page');
-  }
+  const restarted = bootChanged(h);
+  if (resumed) view.add('sys', reconnectedText(h, restarted), 'page');
 }
 
 function endPartial() {

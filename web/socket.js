@@ -184,6 +184,31 @@ function closeText(code) {
 }
 
 /**
+ * `reconnected, 3 lines missed`: what a page says when its link came back (the scrollback stays).
+ * @param {Record<string, unknown>} h the hello
+ * @param {boolean} restarted the gateway restarted meanwhile (bootChanged)
+ */
+export function reconnectedText(h, restarted) {
+  const lost = typeof h.lost === 'number' ? h.lost : 0;
+  if (restarted) return 'reconnected: the gateway restarted; lines it had not sent before it stopped are lost';
+  return lost > 0 ? `reconnected, ${lost} line${lost === 1 ? '' : 's'} missed` : 'reconnected, no lines missed';
+}
+
+let lastBoot = /** @type {string | null} */ (null);
+
+/**
+ * Whether this hello comes from another run of the gateway than the last one did (hello.boot changed): a
+ * restart, after which `lost` cannot count what the old process never sent.
+ * @param {Record<string, unknown>} h
+ */
+export function bootChanged(h) {
+  const boot = typeof h.boot === 'string' ? h.boot : null;
+  const changed = lastBoot !== null && boot !== lastBoot;
+  lastBoot = boot;
+  return changed;
+}
+
+/**
  * Shows the link state in a header badge and offers a Reconnect button once the page has given up.
  * @param {LinkState} state
  * @param {string} detail

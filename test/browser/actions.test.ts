@@ -109,12 +109,11 @@ t.test('the instructor resets, pauses, talks, sends and removes a client from th
 t.test("the dashboard offers today's transcript as a download once it exists", { skip }, async (t) => {
   const dir = t.testdir();
   const [tcpPort, webPort] = [await freePort(), await freePort()];
-  const d = await startDaemon(
-    dir,
+  const yaml =
     `serial:\n  path: sim:labbox\ncontrol:\n  socket: ''\ntcp:\n  - { name: lab, host: 127.0.0.1, port: ${tcpPort} }\nudp: []\n` +
-      `web:\n  - { name: web, host: 127.0.0.1, port: ${webPort}, monitorPassword: lab-secret }\n` +
-      `transcript:\n  enabled: true\n  dir: ${dir}/transcript\n  flushMs: 20\n`,
-  );
+    `web:\n  - { name: web, host: 127.0.0.1, port: ${webPort}, monitorPassword: lab-secret }\n` +
+    `transcript:\n  enabled: true\n  dir: ${dir}/transcript\n  flushMs: 20\n`;
+  const d = await startDaemon(dir, yaml);
   t.teardown(() => d.stop());
   const student = await TestClient.connect(tcpPort);
   t.teardown(() => student.close());
@@ -143,5 +142,16 @@ t.test("the dashboard offers today's transcript as a download once it exists", {
   t.match(text, new RegExp(`tcp:lab 127\\.0\\.0\\.1:${student.socket.localPort} > id\\n\\d\\d:\\d\\d:\\d\\d device < 6510500000\\n`), 'the conversation, as the transcript command prints it');
   const [json] = await Promise.all([page.waitForEvent('download'), page.click('#transcript-jsonl')]);
   t.equal(json.suggestedFilename(), `transcript-${today}.jsonl`);
+
+  // The gateway restarts: the dashboard says so, as the console does (it cannot count what the old one never sent).
+  await d.stop();
+  const d2 = await startDaemon(dir, yaml);
+  t.teardown(() => d2.stop());
+  await page.waitForFunction(
+    () => [...(document as unknown as { querySelectorAll(s: string): Iterable<PageElement> }).querySelectorAll('#log .ln.sys')].some((e) => (e.textContent ?? '').includes('reconnected: the gateway restarted')),
+    undefined,
+    { timeout: 20_000 },
+  );
+  t.pass('the dashboard says the gateway restarted');
   t.same(errors, [], 'no page errors');
 });
