@@ -85,7 +85,13 @@ export class UdpListener implements Consumer {
   private cursor: RingCursor | null = null;
   private inFlight = 0;
   private sweepTimer: Disposer | null = null;
-  private readonly onSent = (): void => this.sent();
+  /**
+   * Which socket the batch sends belong to: bumped per socket. A reopen closes a socket with sends still queued,
+   * and libuv completes those (ECANCELED) later, when the new socket may be sending: counted, they would release its batch
+   * while its own sends still hold views of the ring.
+   */
+  private generation = 0;
+  private onSent: () => void = () => {};
   readonly stats = {
     datagramsIn: 0,
     datagramsOut: 0,
@@ -150,6 +156,10 @@ export class UdpListener implements Consumer {
   listen(): Promise<void> {
     const socket = createSocket({ type: isIPv6(this.config.host) ? 'udp6' : 'udp4', reuseAddr: false });
     this.socket = socket;
+    const generation = ++this.generation;
+    this.onSent = () => {
+      if (generation === this.generation) this.sent();
+    };
     socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo.address, rinfo.port));
     return new Promise((resolve, reject) => {
       socket.once('error', reject);
@@ -506,6 +516,8 @@ export class UdpListener implements Consumer {
   private reopen(): void {
     const old = this.socket;
     if (this.cursor) this.ctx.bridge.ring.release(this.cursor);
+    // The old socket's sends no longer count (they complete with ECANCELED once it is closed).
+    this.generation++;
     this.inFlight = 0;
     this.socket = null;
     old?.close();

@@ -202,12 +202,18 @@ export class WebListener {
     server.requestTimeout = REQUEST_TIMEOUT_MS;
     server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
     this.server = server;
-    this.pingTimer = this.ctx.clock.setInterval(() => this.ping(), PING_INTERVAL_MS);
     return new Promise((resolve, reject) => {
-      server.once('error', reject);
+      // A failed bind (a reload onto a busy port) drops this object: nothing of it may keep running.
+      const failed = (err: Error): void => {
+        this.server = null;
+        this.wss.close();
+        reject(err);
+      };
+      server.once('error', failed);
       server.listen({ host: this.config.host, port: this.config.port, exclusive: true }, () => {
-        server.off('error', reject);
+        server.off('error', failed);
         server.on('error', (err) => this.ctx.log.error(`${this.name}: ${err.message}`));
+        this.pingTimer = this.ctx.clock.setInterval(() => this.ping(), PING_INTERVAL_MS);
         resolve();
       });
     });

@@ -68,6 +68,12 @@ export class WsLineReader implements SessionReader {
     this.h = h;
     const ws = this.ws;
     ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+      // Once closing, ws still emits what the peer sends until its close frame comes, for up to 30 s: a peer
+      // that never sends it could otherwise make `held` grow at link rate. Nothing takes a line now anyway.
+      if (ws.readyState !== ws.OPEN) {
+        this.held.length = 0;
+        return;
+      }
       if (isBinary) {
         ws.close(CloseCode.UNSUPPORTED, 'send lines as text frames');
         return;

@@ -4,7 +4,7 @@ import { Bridge } from '../../src/bridge.js';
 import { silentLog } from '../../src/core/log.js';
 import type { WebListenerConfig } from '../../src/config/types.js';
 import { CloseCode, PING_INTERVAL_MS, SUBPROTOCOL } from '../../src/web/protocol.js';
-import { WebListener, type Asset } from '../../src/web/web-listener.js';
+import { WebListener, type Asset, type WebListenerContext } from '../../src/web/web-listener.js';
 import { request } from 'node:http';
 import { FakeClock } from '../support/fake-clock.js';
 import { fakeLink } from '../support/fake-transport.js';
@@ -46,7 +46,7 @@ async function rig(t: { teardown(fn: () => void | Promise<void>): void }, over: 
     monitorPassword: '',
     ...over,
   };
-  const listener = new WebListener(config, {
+  const ctx: WebListenerContext = {
     bridge,
     clock,
     log: silentLog,
@@ -58,7 +58,8 @@ async function rig(t: { teardown(fn: () => void | Promise<void>): void }, over: 
     metrics: () => '',
     refused: () => {},
     changed: () => {},
-  });
+  };
+  const listener = new WebListener(config, ctx);
   await listener.listen();
   t.teardown(async () => {
     const closed = listener.close();
@@ -66,7 +67,7 @@ async function rig(t: { teardown(fn: () => void | Promise<void>): void }, over: 
     await closed;
     bridge.dispose();
   });
-  return { clock, bridge, listener, url: `ws://127.0.0.1:${listener.port}` };
+  return { clock, bridge, listener, config, ctx, url: `ws://127.0.0.1:${listener.port}` };
 }
 
 function open(url: string, opts: WebSocket.ClientOptions = {}): Promise<WebSocket> {
@@ -181,4 +182,13 @@ t.test('resume after the ring moved on: hello says how many records were lost, a
   t.equal(back.hello.seq, bridge.ring.oldestSeq, 'starts at the oldest record still held');
   t.equal(back.hello.lost, bridge.ring.oldestSeq - first.hello.seq, `lost = the records evicted while away (${back.hello.lost})`);
   t.ok(back.hello.lost > 0);
+});
+
+t.test('a listener that cannot bind (the port is taken) leaves no ping timer behind', async (t) => {
+  const { clock, listener, config, ctx } = await rig(t);
+  const armed = clock.pending;
+  // As a reload that moves a web listener onto a busy port: the daemon logs the error and drops the object.
+  const busy = new WebListener({ ...config, port: listener.port }, ctx);
+  await t.rejects(busy.listen(), { code: 'EADDRINUSE' });
+  t.equal(clock.pending, armed, 'no timer of the failed listener is pending');
 });
