@@ -1,7 +1,7 @@
 import t from 'tap';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { TestClient, freePort, startDaemon } from '../support/daemon.js';
+import { createVethNamespace, netnsUnavailableReason } from '../support/netns.js';
 
 /**
  * UDP sends that stall: a subscriber behind a link so slow that the socket's send buffer fills and libuv queues
@@ -11,14 +11,12 @@ import { TestClient, freePort, startDaemon } from '../support/daemon.js';
  */
 
 const skip = ((): string | false => {
-  if (process.getuid?.() !== 0) return 'needs root to make a network namespace';
-  const probe = `sgsprobe${process.pid}`;
+  const why = netnsUnavailableReason();
+  if (why !== undefined) return why;
   try {
-    execFileSync('ip', ['netns', 'add', probe], { stdio: 'pipe' });
-    execFileSync('ip', ['netns', 'del', probe], { stdio: 'pipe' });
     execFileSync('tc', ['-V'], { stdio: 'pipe' });
   } catch (err) {
-    return `cannot make a network namespace or shape a link here (ip, tc from iproute2): ${(err as Error).message.split('\n')[0]}`;
+    return `cannot shape a link here (tc from iproute2): ${(err as Error).message.split('\n')[0]}`;
   }
   return false;
 })();
@@ -26,41 +24,12 @@ const skip = ((): string | false => {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 t.test('UDP sends stalled by a slow link: the port reopens and then serves again', { skip }, async (t) => {
-  const tag = `sgs${process.pid}`;
-  const ns = `${tag}-ns`;
-  const hostIf = `${tag}h`;
-  const nsIf = `${tag}n`;
   const octet = 16 + (process.pid % 200);
-  const hostAddr = `10.252.${octet}.1`;
-  const nsAddr = `10.252.${octet}.2`;
-  const ip = (...args: string[]): void => void execFileSync('ip', args, { stdio: 'pipe' });
+  // A namespace of this test's own (leftovers of a killed earlier run are removed first).
+  const net = createVethNamespace({ tag: 'sgs', hostAddr: `10.252.${octet}.1`, nsAddr: `10.252.${octet}.2` });
+  t.teardown(() => net.remove());
+  const { ns, hostIf, hostAddr, nsAddr } = net;
   const tc = (...args: string[]): void => void execFileSync('tc', args, { stdio: 'pipe' });
-  // A run killed before its teardown leaves its namespace and link behind: remove those whose process is gone.
-  for (const line of execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n')) {
-    const m = /^sgs(\d+)-ns\b/.exec(line);
-    if (!m || Number(m[1]) === process.pid || existsSync(`/proc/${m[1]}`)) continue;
-    try {
-      ip('link', 'del', `sgs${m[1]}h`);
-    } catch {}
-    try {
-      ip('netns', 'del', `sgs${m[1]}-ns`);
-    } catch {}
-  }
-  t.teardown(() => {
-    try {
-      ip('link', 'del', hostIf);
-    } catch {}
-    try {
-      ip('netns', 'del', ns);
-    } catch {}
-  });
-  ip('netns', 'add', ns);
-  ip('link', 'add', hostIf, 'type', 'veth', 'peer', 'name', nsIf);
-  ip('link', 'set', nsIf, 'netns', ns);
-  ip('addr', 'add', `${hostAddr}/30`, 'dev', hostIf);
-  ip('link', 'set', hostIf, 'up');
-  ip('netns', 'exec', ns, 'ip', 'addr', 'add', `${nsAddr}/30`, 'dev', nsIf);
-  ip('netns', 'exec', ns, 'ip', 'link', 'set', nsIf, 'up');
 
   const ports = { tcp: await freePort(), udp: await freePort() };
   const d = await startDaemon(
