@@ -32,6 +32,7 @@ t.test('on while it writes, off after stop', async (t) => {
   t.equal(d.status.snapshot.transcript, undefined, 'nothing said before start');
   await d.start();
   t.equal(d.status.snapshot.transcript, 'on');
+  t.match(d.apiStatus().transcript, { state: 'on', detail: '', today: /^\d{4}-\d{2}-\d{2}$/ }, "the dashboard's mark, with today's file");
   await d.stop();
   t.equal(d.status.snapshot.transcript, 'off');
 });
@@ -44,5 +45,6 @@ t.test('stopped when the directory cannot be written; STATUS= says why', async (
   t.equal(d.status.snapshot.transcript, 'stopped');
   t.match(statuses.join('\n'), /transcript stopped: ENOTDIR/);
   t.match(d.statusLine(), /transcript stopped: ENOTDIR/);
+  t.match(d.apiStatus().transcript, { state: 'stopped', detail: /^ENOTDIR/, today: null }, 'the dashboard shows it stopped, and why; no download');
   await d.stop();
 });
