@@ -237,7 +237,7 @@ export class Daemon {
       if (wanted) l.retrust(wanted.trusted);
       if (wanted && JSON.stringify(wanted) === JSON.stringify(l.config)) log.info(`${l.name}: ${l.proofPolicy}`);
     }
-    await this.applyListeners(this.udp, next.udp, (cfg) => this.addUdp(cfg), (l) => l.close(), null);
+    await this.applyListeners(this.udp, next.udp, (cfg) => this.addUdp(cfg), (l) => l.close(notices.reconfigured()), null);
     if (next.web.length > 0 && this.assets.size === 0) this.assets = loadAssets(join(__dirname, '..', '..', 'web'), log);
     await this.applyListeners(
       this.web,
@@ -277,7 +277,7 @@ export class Daemon {
     }
     if (this.bridge.pendingWrites > 0) log.warn('stopping with device lines still queued');
     await Promise.all([...this.tcp.values()].map((l) => l.close(notices.stopping())));
-    await Promise.all([...this.udp.values()].map((l) => l.close()));
+    await Promise.all([...this.udp.values()].map((l) => l.close(notices.stopping())));
     await Promise.all([...this.web.values()].map((l) => l.close(notices.stopping(), 'stopping')));
     await this.stopTranscript('the gateway is stopping');
     for (const t of this.timers) t();

@@ -179,7 +179,16 @@ export class UdpListener implements Consumer {
     });
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stops the port. `notice` (the gateway stopping, a reload moving this listener) goes to every subscriber
+   * first, as TCP and web clients get it: an `nc -u` would otherwise just go quiet.
+   */
+  async close(notice?: string): Promise<void> {
+    if (notice !== undefined && this.socket && this.peers.size > 0) {
+      const sent = [...this.peers.values()].map((p) => new Promise<void>((resolve) => this.sendText(p, noticeLine(notice), () => resolve())));
+      // Loopback and a LAN take these at once; a wedged link must not hold the stop up.
+      await Promise.race([Promise.all(sent), new Promise<void>((resolve) => this.ctx.clock.setTimeout(resolve, 500))]);
+    }
     this.sweepTimer?.();
     this.sweepTimer = null;
     this.ctx.bridge.removeConsumer(this);
@@ -493,24 +502,25 @@ export class UdpListener implements Consumer {
     this.flush();
   }
 
-  private sendText(to: Remote, text: string): void {
+  private sendText(to: Remote, text: string, done?: () => void): void {
     if (this.ctx.bridge.recording) this.ctx.bridge.events.notice({ via: 'udp', listener: this.name, address: to.address, port: to.port }, text.replace(/^! /, '').replace(/\r\n$/, ''));
-    this.sendTo(to, Buffer.from(text));
+    this.sendTo(to, Buffer.from(text), done);
   }
 
   /** The one way to send outside the ring batches: an unproven source only within its budget. */
-  private sendTo(to: Remote, bytes: Buffer): void {
-    if (!this.socket) return;
+  private sendTo(to: Remote, bytes: Buffer, done?: () => void): void {
+    if (!this.socket) return done?.();
     if (to.budget) {
       if (!to.budget.mayReceive(bytes.length)) {
         this.stats.withheld++;
         this.stats.withheldBytes += bytes.length;
-        return;
+        return done?.();
       }
       to.budget.sent(bytes.length);
     }
     this.stats.datagramsOut++;
-    this.socket.send(bytes, to.port, to.address);
+    if (done) this.socket.send(bytes, to.port, to.address, () => done());
+    else this.socket.send(bytes, to.port, to.address);
   }
 
   private reopen(): void {

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { createSocket } from 'node:dgram';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -207,4 +208,25 @@ t.test('LEDs configured on a machine without GPIO: one warning, the gateway serv
     t.ok(found >= 0, `then "${step}"`);
     at = Math.max(at, found);
   }
+});
+
+t.test('a UDP subscriber is told when the gateway stops, as TCP clients are', async (t) => {
+  const dir = t.testdir();
+  const [lab, udp] = [await freePort(), await freePort()];
+  const d = await startDaemon(dir, `serial:\n  path: sim:labbox\ntcp:\n  - { name: lab, host: 127.0.0.1, port: ${lab} }\nudp:\n  - { name: udp, host: 127.0.0.1, port: ${udp} }\n`);
+  t.teardown(() => d.stop('SIGKILL'));
+  const sock = createSocket('udp4');
+  t.teardown(() => sock.close());
+  const got: string[] = [];
+  sock.on('message', (m) => got.push(m.toString('latin1')));
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+  sock.send('id', udp, '127.0.0.1');
+  const deadline = Date.now() + 5000;
+  while (!got.some((g) => g.includes('6510500000'))) {
+    if (Date.now() > deadline) throw new Error(`no answer: ${JSON.stringify(got)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  t.equal(await d.stop(), 0);
+  await new Promise((r) => setTimeout(r, 100));
+  t.ok(got.includes('! the gateway is stopping\r\n'), `told: ${JSON.stringify(got.slice(-2))}`);
 });
