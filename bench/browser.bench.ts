@@ -37,7 +37,7 @@ interface PageNode {
 declare const document: { getElementById(id: string): unknown; querySelectorAll(s: string): { length: number } };
 declare class MutationObserver {
   constructor(cb: (records: { addedNodes: Iterable<PageNode> }[]) => void);
-  observe(target: unknown, opts: { childList: boolean }): void;
+  observe(target: unknown, opts: { childList: boolean; subtree?: boolean }): void;
 }
 declare const window: { benchLatencies: number[]; benchSamples: { dom: number; heap: number }[] };
 declare const performance2: { timeOrigin: number; now(): number; memory?: { usedJSHeapSize: number } };
@@ -75,13 +75,15 @@ async function main(): Promise<void> {
       new MutationObserver((records) => {
         const now = perf.timeOrigin + perf.now();
         for (const r of records) {
+          // The page draws lines into blocks (web/log-view.js): a block goes in empty and its rows are added to it,
+          // each row seen once here, as its own addition (subtree).
           for (const n of r.addedNodes) {
             if (n.classList?.contains('dev') !== true) continue;
             const m = /^t=(\d+\.\d+) /.exec(n.querySelector?.('.tx')?.textContent ?? '');
             if (m) window.benchLatencies.push(now - Number(m[1]));
           }
         }
-      }).observe(document.getElementById('log'), { childList: true });
+      }).observe(document.getElementById('log'), { childList: true, subtree: true });
       setInterval(() => {
         window.benchSamples.push({ dom: document.querySelectorAll('#log .ln').length, heap: perf.memory?.usedJSHeapSize ?? 0 });
       }, 1000);

@@ -13,6 +13,12 @@
  */
 
 export const MAX_LINES = 5000;
+/**
+ * Lines are drawn into blocks of this many (div.chunk): a flood appends to the last block and drops the oldest
+ * block whole, so each frame lays out a block or two instead of every line the page holds (which kept the main
+ * thread busy all the time at 1,000 lines/s).
+ */
+const CHUNK_LINES = 100;
 const HIDDEN_FLUSH_MS = 250;
 /** Within this many pixels of the bottom counts as "at the bottom": new lines then keep it in view. */
 const STICKY_PX = 48;
@@ -204,6 +210,8 @@ export class LogView {
     this.partialDirty = false;
     /** @type {HTMLElement | null} */
     this.partialEl = null;
+    /** Line rows in the DOM (all chunks). */
+    this.domLines = 0;
     this.scheduled = false;
     /** Lines added since the page loaded, by kind (counters that the bound on the view does not reset). */
     this.counts = { dev: 0, me: 0, note: 0, sys: 0, client: 0 };
@@ -274,12 +282,34 @@ export class LogView {
     this.pending = [];
     if (batch.length > this.maxLines) batch = batch.slice(batch.length - this.maxLines);
     if (batch.length > 0) {
-      const frag = document.createDocumentFragment();
-      for (const e of batch) frag.append(this.row(e));
-      if (this.partialEl !== null) el.insertBefore(frag, this.partialEl);
-      else el.append(frag);
-      let excess = el.childElementCount - (this.partialEl !== null ? 1 : 0) - this.maxLines;
-      while (excess-- > 0 && el.firstElementChild !== null) el.firstElementChild.remove();
+      let i = 0;
+      while (i < batch.length) {
+        let chunk = this.partialEl !== null ? this.partialEl.previousElementSibling : el.lastElementChild;
+        if (chunk === null || chunk.childElementCount >= CHUNK_LINES) {
+          chunk = document.createElement('div');
+          chunk.className = 'chunk';
+          el.insertBefore(chunk, this.partialEl);
+        }
+        const frag = document.createDocumentFragment();
+        const room = CHUNK_LINES - chunk.childElementCount;
+        for (const end = Math.min(batch.length, i + room); i < end; i++) frag.append(this.row(/** @type {Entry} */ (batch[i])));
+        this.domLines += frag.childElementCount;
+        chunk.append(frag);
+      }
+      // The oldest lines go: whole chunks while that keeps the bound, then single lines from the first chunk.
+      let first = el.firstElementChild;
+      while (this.domLines > this.maxLines && first !== null && first !== this.partialEl) {
+        const excess = this.domLines - this.maxLines;
+        if (first.childElementCount <= excess) {
+          this.domLines -= first.childElementCount;
+          const next = first.nextElementSibling;
+          first.remove();
+          first = next;
+        } else {
+          for (let k = 0; k < excess; k++) first.firstElementChild?.remove();
+          this.domLines -= excess;
+        }
+      }
     }
     if (this.partialDirty) {
       this.partialDirty = false;
