@@ -6,6 +6,7 @@
  * histogram (latency). Stalled clients are raw sockets made through libc: SO_RCVBUF is shrunk before connect
  * (Node cannot) and they never read, so the bridge's sends to them back up after a few KiB.
  */
+import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import WebSocket from 'ws';
 import { Histogram } from './histogram.js';
@@ -25,6 +26,8 @@ const cSetsockopt = libc.func('int setsockopt(int, int, int, const void *, uint3
 ) => number;
 const cConnect = libc.func('int connect(int, const void *, uint32_t)') as (fd: number, addr: Buffer, len: number) => number;
 const cClose = libc.func('int close(int)') as (fd: number) => number;
+const cWrite = libc.func('long write(int, const void *, size_t)') as (fd: number, buf: Buffer, n: number) => number;
+const cRead = libc.func('long read(int, _Out_ uint8_t *, size_t)') as (fd: number, buf: Buffer, n: number) => number;
 
 const AF_INET = 2;
 const SOCK_STREAM = 1;
@@ -216,7 +219,28 @@ function connectWebReader(port: number): Promise<Reader | null> {
   });
 }
 
-function connectStalled(port: number, rcvbuf: number): boolean {
+/**
+ * A stalled browser tab: the WebSocket handshake for /ws on a blocking socket, then never another read (what a
+ * frozen or backgrounded tab does to the gateway). The 101 answer is read up to its blank line; what follows it
+ * stays in the socket.
+ */
+function upgradeStalled(fd: number, port: number): boolean {
+  const request = Buffer.from(
+    `GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: serial-gateway.1\r\n\r\n`,
+  );
+  if (cWrite(fd, request, request.length) !== request.length) return false;
+  const one = Buffer.alloc(1);
+  let head = '';
+  // Byte by byte, so nothing after the answer's header is taken off the socket.
+  while (!head.endsWith('\r\n\r\n') && head.length < 4096) {
+    if (cRead(fd, one, 1) !== 1) return false;
+    head += one.toString('latin1');
+  }
+  return head.startsWith('HTTP/1.1 101');
+}
+
+function connectStalled(port: number, rcvbuf: number, web: boolean): boolean {
   const fd = cSocket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
   const size = Buffer.alloc(4);
@@ -227,7 +251,7 @@ function connectStalled(port: number, rcvbuf: number): boolean {
   addr.writeUInt16BE(port, 2);
   addr.set([127, 0, 0, 1], 4);
   // Blocking connect: on loopback it completes as soon as the kernel queues the connection.
-  if (cConnect(fd, addr, 16) !== 0) {
+  if (cConnect(fd, addr, 16) !== 0 || (web && !upgradeStalled(fd, port))) {
     cClose(fd);
     return false;
   }
@@ -247,7 +271,7 @@ async function handle(req: FarmRequest): Promise<FarmReply> {
       let connected = 0;
       if (req.stalled) {
         for (let i = 0; i < req.count; i++) {
-          if (connectStalled(req.port, req.rcvbuf ?? 4096)) connected++;
+          if (connectStalled(req.port, req.rcvbuf ?? 4096, req.web === true)) connected++;
           await acceptedBy(req.port);
         }
         return { op: 'connect', connected };

@@ -80,9 +80,12 @@ export class Farm {
     return (await this.ask({ op: 'connect', port, count, web: this.clientKind === 'web' })).connected;
   }
 
-  /** Connects `count` clients that never read, with SO_RCVBUF set to `rcvbuf` before connecting. */
+  /**
+   * Connects `count` clients that never read, with SO_RCVBUF set to `rcvbuf` before connecting (browser tabs:
+   * the WebSocket handshake first, then nothing read).
+   */
   async stalled(port: number, count: number, rcvbuf = 4096): Promise<number> {
-    return (await this.ask({ op: 'connect', port, count, stalled: true, rcvbuf })).connected;
+    return (await this.ask({ op: 'connect', port, count, stalled: true, rcvbuf, web: this.clientKind === 'web' })).connected;
   }
 
   synced(token: number): Promise<{ seen: number; open: number }> {
