@@ -102,7 +102,7 @@ async function withPeer<T>(
   const device = Device.open(link, BASE);
   let running: RunningPeer | undefined;
   try {
-    const profileDir = CFG.profile && (peer.id === 'gateway' || peer.id === 'transcript') ? join(PROFILE_DIR, `${peer.id}-${name}`) : undefined;
+    const profileDir = CFG.profile && (peer.id === 'gateway' || peer.id === 'transcript' || peer.id === 'web') ? join(PROFILE_DIR, `${peer.id}-${name}`) : undefined;
     const r = await peer.start({ dir: scratch, link, port, maxClients, ...(profileDir ? { profileDir } : {}) });
     running = r;
     starts.push({ listenMs: r.listenMs, ...(r.readyMs !== undefined ? { readyMs: r.readyMs } : {}) });

@@ -470,6 +470,7 @@ export class WebListener {
     const peer = peerLabel(address, req.socket.remotePort ?? 0);
     const device = (state: string, detail: string): WebDevice => webDevice(state, detail, this.ctx.device());
     const transport = wsTransport(ws, {
+      socket: req.socket,
       label: { via: 'web', listener: cfg.name, peer },
       address,
       port: req.socket.remotePort ?? 0,
