@@ -24,6 +24,11 @@ export interface RunningDaemon {
   child: ChildProcess;
   notify: NotifyListener;
   output: () => string;
+  /**
+   * The output once it holds `what`: the log arrives through a pipe, and READY=1 (a datagram) can overtake the
+   * lines logged before it.
+   */
+  outputWith(what: string | RegExp, timeoutMs?: number): Promise<string>;
   /** Resolves with the exit code (or signal name). */
   exited: Promise<number | string>;
   stop(signal?: NodeJS.Signals): Promise<number | string>;
@@ -72,6 +77,12 @@ export async function startDaemon(
     child,
     notify,
     output: () => out,
+    async outputWith(what, timeoutMs = 5000) {
+      const deadline = Date.now() + timeoutMs;
+      const has = (): boolean => (typeof what === 'string' ? out.includes(what) : what.test(out));
+      while (!has() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      return out;
+    },
     exited,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);

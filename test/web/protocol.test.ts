@@ -51,7 +51,7 @@ log:
 `,
   );
   t.teardown(() => d.stop());
-  t.match(d.output(), `web web http://127.0.0.1:${webPort}/`, 'the ready line gives the URL');
+  t.match(await d.outputWith(`web web http://127.0.0.1:${webPort}/`), `web web http://127.0.0.1:${webPort}/`, 'the ready line gives the URL');
   const url = `ws://127.0.0.1:${webPort}`;
 
   t.test('HTTP: the console page with its security headers; unknown paths 404; status and metrics', async (t) => {
