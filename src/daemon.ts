@@ -668,7 +668,6 @@ function serialChanged(a: SerialConfig, b: SerialConfig): boolean {
   return JSON.stringify(a) !== JSON.stringify({ ...b, writeQueueBytes: a.writeQueueBytes, reset: a.reset });
 }
 
-
 let version = '';
 function packageVersion(): string {
   if (version === '') {

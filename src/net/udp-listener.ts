@@ -187,7 +187,9 @@ export class UdpListener implements Consumer {
     if (notice !== undefined && this.socket && this.peers.size > 0) {
       const sent = [...this.peers.values()].map((p) => new Promise<void>((resolve) => this.sendText(p, noticeLine(notice), () => resolve())));
       // Loopback and a LAN take these at once; a wedged link must not hold the stop up.
-      await Promise.race([Promise.all(sent), new Promise<void>((resolve) => this.ctx.clock.setTimeout(resolve, 500))]);
+      let cancel: Disposer = () => {};
+      await Promise.race([Promise.all(sent), new Promise<void>((resolve) => (cancel = this.ctx.clock.setTimeout(resolve, 500)))]);
+      cancel();
     }
     this.sweepTimer?.();
     this.sweepTimer = null;

@@ -9,13 +9,13 @@ import type { Clock, Disposer } from '../core/clock.js';
 import type { Log } from '../core/log.js';
 import type { WebListenerConfig } from '../config/types.js';
 import { AllowList } from '../net/allow.js';
+import { peerLabel } from '../net/peer.js';
 import { ClientSession, type SessionPolicy } from '../session/client-session.js';
 import { notices } from '../session/notices.js';
 import type { CloseWhy } from '../session/transport.js';
 import { dayFiles, parseDownloadName, streamDay } from '../transcript/download.js';
 import { CloseCode, PING_INTERVAL_MS, ROUTES, SUBPROTOCOL, type ServerMessage, type WebDevice, type WebDeviceState } from './protocol.js';
 import { wsTransport, type WsLineWriter } from './ws-transport.js';
-import { peerLabel } from '../net/peer.js';
 
 /** Why an unguarded dashboard refuses `what`. */
 const UNGUARDED = (listener: string, what: string): string =>
@@ -280,7 +280,13 @@ export class WebListener {
     if (this.isMonitorRoute(path)) {
       if (!this.monitorAccess(req, res)) return;
       if (path === ROUTES.monitor) return this.asset(req, res, 'monitor.html');
-      if (path.startsWith(ROUTES.transcript)) return void this.download(req, res, path.slice(ROUTES.transcript.length));
+      if (path.startsWith(ROUTES.transcript)) {
+        // Never an unhandled rejection from a request: the daemon must outlive any one download.
+        return void this.download(req, res, path.slice(ROUTES.transcript.length)).catch((err: Error) => {
+          this.ctx.log.warn(`${this.name}: transcript download failed: ${err.message}`);
+          res.destroy();
+        });
+      }
       if (path === ROUTES.status) return this.answer(res, 200, `${JSON.stringify(this.ctx.status())}\n`, { 'Content-Type': 'application/json' });
       return this.answer(res, 200, this.ctx.metrics(), { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
     }
