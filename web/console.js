@@ -20,7 +20,6 @@ const decoder = new LineDecoder();
 let listener = 'serial';
 /** hello.maxLineBytes: a longer line stays in the input instead of being refused by the gateway. */
 let maxLineBytes = Infinity;
-/** hello.boot of the daemon this page last talked to: a different one means the gateway restarted. */
 const utf8 = new TextEncoder();
 
 // ------------------------------------------------------------------ what the gateway says
@@ -85,7 +84,6 @@ function hello(h, resumed) {
     view.add('note', h.banner);
   }
 }
-
 
 /** @param {Record<string, unknown>} d */
 function showDevice(d) {
