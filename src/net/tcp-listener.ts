@@ -12,6 +12,7 @@ import { TcpLineReader } from './tcp-reader.js';
 import { TcpLineWriter } from './tcp-writer.js';
 import { TelnetDecoder } from './telnet.js';
 import { peerLabel } from './peer.js';
+import { overLimit } from '../session/limits.js';
 
 export interface TcpListenerContext {
   bridge: Bridge;
@@ -116,10 +117,7 @@ export class TcpListener {
     }
     let why = '';
     if (this.ctx.barred?.(address)) why = 'barred';
-    else if (this.slotsTaken() >= cfg.maxClients) why = `${cfg.maxClients} clients are connected already (maxClients)`;
-    else if (cfg.maxClientsPerAddress > 0 && this.countFrom(address) >= cfg.maxClientsPerAddress) {
-      why = `${cfg.maxClientsPerAddress} connections from ${address} already (maxClientsPerAddress)`;
-    }
+    else why = overLimit(cfg, this.slotsTaken(), () => this.countFrom(address), address);
     if (why) {
       this.stats.refused++;
       this.ctx.log.info(`${cfg.name}: refused ${address}: ${why}`);

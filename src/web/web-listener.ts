@@ -16,6 +16,7 @@ import type { CloseWhy } from '../session/transport.js';
 import { dayFiles, parseDownloadName, streamDay } from '../transcript/download.js';
 import { CloseCode, PING_INTERVAL_MS, ROUTES, SUBPROTOCOL, type ServerMessage, type WebDevice, type WebDeviceState } from './protocol.js';
 import { wsTransport, type WsLineWriter } from './ws-transport.js';
+import { overLimit } from '../session/limits.js';
 
 /** Why an unguarded dashboard refuses `what`. */
 const UNGUARDED = (listener: string, what: string): string =>
@@ -450,7 +451,6 @@ export class WebListener {
 
   private accept(ws: WebSocket, req: IncomingMessage, address: string, monitor: boolean): void {
     const cfg = this.config;
-    let why = '';
     if (this.ctx.barred?.(address)) {
       this.stats.refused++;
       this.ctx.log.info(`${cfg.name}: refused ${address}: barred by the instructor`);
@@ -459,10 +459,7 @@ export class WebListener {
       return;
     }
     const taken = [...this.clients].filter((c) => !c.session.leaving);
-    if (taken.length >= cfg.maxClients) why = `${cfg.maxClients} clients are connected already (maxClients)`;
-    else if (cfg.maxClientsPerAddress > 0 && taken.filter((c) => c.session.transport.address === address).length >= cfg.maxClientsPerAddress) {
-      why = `${cfg.maxClientsPerAddress} connections from ${address} already (maxClientsPerAddress)`;
-    }
+    const why = overLimit(cfg, taken.length, () => taken.filter((c) => c.session.transport.address === address).length, address);
     if (why) {
       // A browser cannot read an HTTP refusal of an upgrade; a close code with the reason it can.
       this.stats.refused++;
