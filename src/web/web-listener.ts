@@ -18,6 +18,17 @@ import { CloseCode, PING_INTERVAL_MS, ROUTES, SUBPROTOCOL, type ServerMessage, t
 import { wsTransport, type WsLineWriter } from './ws-transport.js';
 import { overLimit } from '../session/limits.js';
 
+/** A request or upgrade turned away: the status, a sentence for the body, and a header to send with it. */
+interface Refusal {
+  code: 401 | 403 | 404;
+  text: string;
+  header?: [string, string];
+  /** Worth a line in the log (the refusals a student's retrying tab makes are not). */
+  log?: boolean;
+}
+
+const REASONS: Record<Refusal['code'], string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found' };
+
 /** Why an unguarded dashboard refuses `what`. */
 const UNGUARDED = (listener: string, what: string): string =>
   `${what} need${what.endsWith('s') ? '' : 's'} monitorPassword or monitorAllow on web listener ${listener}: without either, every student who can open the page could use it`;
@@ -258,19 +269,14 @@ export class WebListener {
   // ---------------------------------------------------------------- HTTP
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const address = req.socket.remoteAddress ?? '';
     const path = pathOf(req.url);
     if (req.method !== 'GET' && req.method !== 'HEAD') return this.answer(res, 405, 'method not allowed\n', { Allow: 'GET, HEAD' });
-    const name = this.unknownHost(req.headers.host);
-    if (name !== null) return this.answer(res, 403, `forbidden: ${this.unknownHostWhy(name)}\n`);
     // The dashboard's own files (its script, the stylesheet) are assets too: an instructor's laptop that is only
     // in monitorAllow must be able to load them.
     const sharedFile = path.startsWith(ROUTES.assets) || path === '/favicon.ico';
-    const forMonitor = this.isMonitorRoute(path) || (sharedFile && this.config.monitor);
-    if (!this.allow.allows(address) && !(forMonitor && this.monitorAllow.allows(address))) {
-      this.ctx.refused();
-      return this.answer(res, 403, `forbidden: ${address} is not in this listener's allow list\n`);
-    }
+    const kind = this.isMonitorRoute(path) ? 'monitor' : sharedFile ? 'asset' : 'page';
+    const no = this.refusal(req, kind, path === ROUTES.monitor || path.startsWith(ROUTES.transcript));
+    if (no) return this.answer(res, no.code, `${no.text}\n`, no.header ? { [no.header[0]]: no.header[1] } : {});
     if (path === ROUTES.console) return this.asset(req, res, 'console.html');
     if (path.startsWith(ROUTES.assets)) {
       const name = path.slice(ROUTES.assets.length);
@@ -279,7 +285,6 @@ export class WebListener {
     }
     if (path === '/favicon.ico') return this.asset(req, res, 'favicon.svg');
     if (this.isMonitorRoute(path)) {
-      if (!this.monitorAccess(req, res)) return;
       if (path === ROUTES.monitor) return this.asset(req, res, 'monitor.html');
       if (path.startsWith(ROUTES.transcript)) {
         // Never an unhandled rejection from a request: the daemon must outlive any one download.
@@ -320,24 +325,29 @@ export class WebListener {
     return path === ROUTES.monitor || path === ROUTES.status || path === ROUTES.metrics || path.startsWith(ROUTES.transcript);
   }
 
-  /** monitor: false hides the dashboard; monitorAllow and monitorPassword guard it. Answers when refused. */
-  private monitorAccess(req: IncomingMessage, res: ServerResponse): boolean {
-    const path = pathOf(req.url);
-    if (!this.config.monitor && (path === ROUTES.monitor || path.startsWith(ROUTES.transcript))) {
-      this.answer(res, 404, 'not found (monitor: false on this listener)\n');
-      return false;
-    }
+  /**
+   * Who may have what, one set of checks for page requests and WebSocket upgrades alike. The Host must name this
+   * gateway; the dashboard's routes (`monitor`) need an address in monitorAllow and the password, and those
+   * `hidden` by `monitor: false` are 404; the pages need an address in allow; the files both use (`asset`)
+   * either. Returns null to go ahead.
+   */
+  private refusal(req: IncomingMessage, kind: 'page' | 'asset' | 'monitor', hidden: boolean): Refusal | null {
+    const name = this.unknownHost(req.headers.host);
+    if (name !== null) return { code: 403, text: `forbidden: ${this.unknownHostWhy(name)}`, log: true };
+    if (kind === 'monitor' && hidden && !this.config.monitor) return { code: 404, text: 'not found (monitor: false on this listener)' };
     const address = req.socket.remoteAddress ?? '';
-    if (!this.monitorAllow.allows(address)) {
+    const inAllow = this.allow.allows(address);
+    const inMonitorAllow = this.monitorAllow.allows(address);
+    const ok = kind === 'page' ? inAllow : kind === 'monitor' ? inMonitorAllow : inAllow || (this.config.monitor && inMonitorAllow);
+    if (!ok) {
+      this.stats.refused++;
       this.ctx.refused();
-      this.answer(res, 403, `forbidden: ${address} is not in this listener's monitorAllow list\n`);
-      return false;
+      return { code: 403, text: `forbidden: ${address} is not in this listener's ${kind === 'monitor' ? 'monitorAllow' : 'allow'} list` };
     }
-    if (!this.passwordOk(req)) {
-      this.answer(res, 401, 'the monitor needs its password\n', { 'WWW-Authenticate': `Basic realm="serial-gateway ${this.name}", charset="UTF-8"` });
-      return false;
+    if (kind === 'monitor' && !this.passwordOk(req)) {
+      return { code: 401, text: 'the monitor needs its password', header: ['WWW-Authenticate', `Basic realm="serial-gateway ${this.name}", charset="UTF-8"`] };
     }
-    return true;
+    return null;
   }
 
   private passwordOk(req: IncomingMessage): boolean {
@@ -419,12 +429,6 @@ export class WebListener {
     const path = pathOf(req.url);
     const monitor = path === ROUTES.wsMonitor;
     if (path !== ROUTES.ws && !monitor) return refuse(404, 'Not Found');
-    if (monitor && !this.config.monitor) return refuse(404, 'Not Found');
-    const name = this.unknownHost(req.headers.host);
-    if (name !== null) {
-      this.ctx.log.info(`${this.name}: refused an upgrade for ${this.unknownHostWhy(name)}`);
-      return refuse(403, 'Forbidden');
-    }
     // A page on another site must not drive this console with the student's browser (cross-site WebSocket
     // hijacking): a browser always sends Origin, and it must name the host the page came from.
     const origin = req.headers.origin;
@@ -432,16 +436,12 @@ export class WebListener {
       this.ctx.log.info(`${this.name}: refused an upgrade from origin ${origin} (host ${req.headers.host ?? 'none'})`);
       return refuse(403, 'Forbidden');
     }
+    const no = this.refusal(req, monitor ? 'monitor' : 'page', monitor);
+    if (no) {
+      if (no.log) this.ctx.log.info(`${this.name}: refused an upgrade: ${no.text}`);
+      return refuse(no.code, REASONS[no.code], no.header ? `${no.header[0]}: ${no.header[1]}\r\n` : '');
+    }
     const address = req.socket.remoteAddress ?? '';
-    const allowed = monitor ? this.monitorAllow.allows(address) : this.allow.allows(address);
-    if (!allowed) {
-      this.stats.refused++;
-      this.ctx.refused();
-      return refuse(403, 'Forbidden');
-    }
-    if (monitor && !this.passwordOk(req)) {
-      return refuse(401, 'Unauthorized', `WWW-Authenticate: Basic realm="serial-gateway ${this.name}"\r\n`);
-    }
     // lines.maxLineBytes may have changed in a reload that left this listener as it was. ws reads its options
     // for each upgrade (the socket's Receiver gets maxPayload then), so this tab gets the limit of now; tabs
     // already open keep the one they were opened with, as they keep the rest of their policy.

@@ -59,5 +59,5 @@ t.test('the pages answer to addresses, localhost, this machine and hostNames; no
     t.equal(await upgrade(web, host), 403, `Host: ${host}: the WebSocket upgrade refused`);
   }
   t.equal(await upgrade(web, `lab-pi.school.example:${web}`), 101, 'a configured name opens the socket');
-  t.match(await d.outputWith('refused an upgrade for'), /refused an upgrade for this gateway does not answer to the name "evil\.example"/, 'logged');
+  t.match(await d.outputWith('refused an upgrade:'), /refused an upgrade: forbidden: this gateway does not answer to the name "evil\.example"/, 'logged');
 });

@@ -133,9 +133,9 @@ t.test('an address outside allow gets 403 on the upgrade; maxClientsPerAddress a
   t.equal(code, CloseCode.BUSY);
 });
 
-function status(port: number, path: string): Promise<number> {
+function status(port: number, path: string, headers: Record<string, string> = {}): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path }, (res) => {
+    const req = request({ host: '127.0.0.1', port, path, headers }, (res) => {
       res.resume();
       resolve(res.statusCode ?? 0);
     });
@@ -191,4 +191,37 @@ t.test('a listener that cannot bind (the port is taken) leaves no ping timer beh
   const busy = new WebListener({ ...config, port: listener.port }, ctx);
   await t.rejects(busy.listen(), { code: 'EADDRINUSE' });
   t.equal(clock.pending, armed, 'no timer of the failed listener is pending');
+});
+
+/** The status of a WebSocket upgrade: 101, or the HTTP status it was refused with. */
+function upgradeStatus(url: string, opts: WebSocket.ClientOptions = {}): Promise<number> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, SUBPROTOCOL, opts);
+    ws.on('error', () => {});
+    ws.once('open', () => (ws.terminate(), resolve(101)));
+    ws.once('unexpected-response', (_req, res) => (ws.terminate(), resolve(res.statusCode ?? 0)));
+  });
+}
+
+t.test('a page request and its WebSocket upgrade get the same answer, for every kind of caller', async (t) => {
+  const password = `Basic ${Buffer.from('x:pw').toString('base64')}`;
+  const setups: [string, Partial<WebListenerConfig>][] = [
+    ['open', {}],
+    ['allow elsewhere', { allow: ['10.9.9.0/24'] }],
+    ['monitorAllow elsewhere', { monitorAllow: ['10.9.9.0/24'] }],
+    ['monitorAllow here only', { allow: ['10.9.9.0/24'], monitorAllow: ['127.0.0.1'] }],
+    ['password', { monitorPassword: 'pw' }],
+    ['monitor off', { monitor: false }],
+  ];
+  for (const [label, over] of setups) {
+    const { listener } = await rig(t, over, new Map([['console.html', { body: Buffer.from('c'), type: 'text/html', etag: '"c"' }], ['monitor.html', { body: Buffer.from('m'), type: 'text/html', etag: '"m"' }]]));
+    const ws = `ws://127.0.0.1:${listener.port}`;
+    for (const auth of [{}, { authorization: password }] as Record<string, string>[]) {
+      const with_ = auth.authorization ? ' with the password' : '';
+      const page = await status(listener.port, '/', auth);
+      t.equal(await upgradeStatus(`${ws}/ws`, { headers: auth }), page === 200 ? 101 : page, `${label}${with_}: / ${page}, /ws the same`);
+      const dash = await status(listener.port, '/monitor', auth);
+      t.equal(await upgradeStatus(`${ws}/ws/monitor`, { headers: auth }), dash === 200 ? 101 : dash, `${label}${with_}: /monitor ${dash}, /ws/monitor the same`);
+    }
+  }
 });
