@@ -14,6 +14,8 @@ const gw = /** @type {{ socket: { send(line: string): boolean, h: { onMessage(ms
 const box = /** @type {HTMLElement} */ (document.getElementById('actions'));
 const title = document.getElementById('actions-title');
 let nextId = 1;
+/** False on an unguarded dashboard (hello.actions): every control is off. */
+let enabled = true;
 
 /** @param {string} tag @param {Record<string, string>} [attrs] @param {string} [text] */
 function el(tag, attrs = {}, text = '') {
@@ -95,7 +97,8 @@ function addButtons() {
     if (!(tr instanceof HTMLElement) || tr.querySelector('button.kick')) continue;
     const id = Number(tr.dataset.id);
     if (!Number.isInteger(id) || id <= 0) continue;
-    const b = el('button', { type: 'button', class: 'kick', title: 'remove this client (with the reason and ban above)' }, 'Remove');
+    const b = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', class: 'kick', title: 'remove this client (with the reason and ban above)' }, 'Remove'));
+    b.disabled = !enabled;
     b.addEventListener('click', () => act({ action: 'kick', client: id, ...(reason.value.trim() ? { reason: reason.value.trim() } : {}), ...(ban.value ? { ban: ban.value } : {}) }));
     const td = el('td');
     td.append(b);
@@ -104,6 +107,19 @@ function addButtons() {
 }
 if (tbody) new MutationObserver(addButtons).observe(tbody, { childList: true });
 addButtons();
+
+/**
+ * An unguarded dashboard (no monitorPassword, no monitorAllow of its own) takes no action: the gateway would
+ * refuse each one, so the controls are switched off and the page says why.
+ * @param {boolean} on
+ */
+function enable(on) {
+  enabled = on;
+  for (const c of box.querySelectorAll('button, input, select')) if (c instanceof HTMLButtonElement || c instanceof HTMLInputElement || c instanceof HTMLSelectElement) c.disabled = !on;
+  for (const b of document.querySelectorAll('#clients button.kick')) if (b instanceof HTMLButtonElement) b.disabled = !on;
+  box.dataset.enabled = String(on);
+  if (!on) show(false, 'Actions are off on this dashboard: anyone who can open it could use them. Set monitorPassword (or a monitorAllow list of its own) on this web listener, then reload the gateway.');
+}
 
 /** @param {unknown} s */
 function showState(s) {
@@ -126,6 +142,7 @@ const onMessage = gw.socket.h.onMessage;
 /** @param {Record<string, unknown>} msg @param {boolean} resumed */
 gw.socket.h.onMessage = (msg, resumed) => {
   onMessage(msg, resumed);
+  if (msg.hello !== null && typeof msg.hello === 'object') enable(/** @type {{ actions?: unknown }} */ (msg.hello).actions !== false);
   if (msg.reply !== null && typeof msg.reply === 'object') {
     const r = /** @type {{ ok?: unknown, text?: unknown }} */ (msg.reply);
     show(r.ok === true, typeof r.text === 'string' ? r.text : '');

@@ -136,6 +136,11 @@ export interface Hello {
    * Null when there is none (none configured or held, or a resumed stream).
    */
   history: { from: number; to: number; lines: number; ageMs: number } | null;
+  /**
+   * Monitor sockets only: whether this dashboard takes instructor actions (and offers the transcript). False
+   * when it is unguarded (neither monitorPassword nor a monitorAllow of its own): the page shows why.
+   */
+  actions?: boolean;
 }
 
 /** One connected client, as the monitor lists it. */

@@ -494,6 +494,7 @@ export class WebListener {
           boot: this.ctx.boot,
           maxLineBytes: this.ctx.maxLineBytes(),
           history: g.history,
+          ...(monitor ? { actions: this.guarded } : {}),
         };
       },
       device,

@@ -155,3 +155,21 @@ t.test("the dashboard offers today's transcript as a download once it exists", {
   t.pass('the dashboard says the gateway restarted');
   t.same(errors, [], 'no page errors');
 });
+
+t.test('an unguarded dashboard shows its actions switched off, and why', { skip }, async (t) => {
+  const dir = t.testdir();
+  const webPort = await freePort();
+  const d = await startDaemon(dir, `serial:\n  path: sim:labbox\ncontrol:\n  socket: ''\ntcp: []\nudp: []\nweb:\n  - { name: web, host: 127.0.0.1, port: ${webPort} }\n`);
+  t.teardown(() => d.stop());
+  const context = await browser!.newContext();
+  t.teardown(() => context.close());
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`http://127.0.0.1:${webPort}/monitor`);
+  await page.waitForFunction(() => document.getElementById('actions')?.dataset.enabled === 'false');
+  t.ok(await page.isDisabled('#act-reset'), 'Reset box is disabled');
+  t.ok(await page.isDisabled('#act-say-go'), 'Tell everyone is disabled');
+  t.match(await page.textContent('#action-result'), /Actions are off on this dashboard.*Set monitorPassword/, 'the page says why and what to do');
+  t.same(errors, [], 'no page errors');
+});

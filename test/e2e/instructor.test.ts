@@ -171,6 +171,8 @@ t.test('the dashboard: actions on its monitor socket, a tab removed from the cli
   const dash = await Tab.openAsPage(`ws://127.0.0.1:${ports.web}/ws/monitor`);
   t.teardown(() => dash.ws.terminate());
   await dash.until(() => dash.messages.some((m) => 'instructor' in m), 3000);
+  t.equal(dash.hello?.actions, true, 'a guarded dashboard (monitorAllow set) is told its actions are on');
+  t.equal(tab.hello?.actions, undefined, "a student's tab is told nothing about actions");
   let id = 0;
   const ask = async (req: object): Promise<{ ok: boolean; text: string }> => {
     const mine = ++id;
@@ -216,6 +218,8 @@ t.test('an unguarded dashboard (no monitorPassword, no monitorAllow) takes no ac
   t.teardown(() => tcp.close());
   const dash = await Tab.openAsPage(`ws://127.0.0.1:${web}/ws/monitor`);
   t.teardown(() => dash.ws.terminate());
+  await dash.until(() => dash.hello !== undefined);
+  t.equal(dash.hello!.actions, false, 'the hello tells the page its actions are off');
   for (const [id, req] of [{ action: 'say', text: 'everyone out' }, { action: 'reset' }, { action: 'pause' }].entries()) {
     dash.ws.send(JSON.stringify({ ...req, id }));
     await dash.until(() => dash.replies.some((r) => r.id === id));
