@@ -59,6 +59,8 @@ const socket = new GatewaySocket('/ws/monitor', {
   },
 });
 let dropShown = false;
+/** hello.actions: false on an unguarded dashboard, which does not hand out the transcript either. */
+let guarded = true;
 
 /**
  * @param {Record<string, unknown>} h
@@ -73,6 +75,7 @@ function hello(h, resumed) {
     document.title = title;
   }
   if (isObject(h.device)) showDevice(h.device);
+  guarded = h.actions !== false;
   const restarted = bootChanged(h);
   if (resumed) view.add('sys', reconnectedText(h, restarted), 'page');
 }
@@ -173,7 +176,8 @@ function showTranscript(t) {
   const day = str(t.today);
   const links = $('transcript-links');
   // The day comes from the gateway; it is checked anyway, since it goes into a URL.
-  links.hidden = !/^\d{4}-\d{2}-\d{2}$/.test(day);
+  links.hidden = !guarded || !/^\d{4}-\d{2}-\d{2}$/.test(day);
+  if (!guarded && state !== 'off') p.textContent += ' (no download here: this dashboard has no monitorPassword or monitorAllow)';
   if (links.hidden) return;
   const txt = /** @type {HTMLAnchorElement} */ ($('transcript-txt'));
   const jsonl = /** @type {HTMLAnchorElement} */ ($('transcript-jsonl'));

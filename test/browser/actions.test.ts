@@ -156,10 +156,14 @@ t.test("the dashboard offers today's transcript as a download once it exists", {
   t.same(errors, [], 'no page errors');
 });
 
-t.test('an unguarded dashboard shows its actions switched off, and why', { skip }, async (t) => {
+t.test('an unguarded dashboard shows its actions switched off, and why, and offers no transcript', { skip }, async (t) => {
   const dir = t.testdir();
   const webPort = await freePort();
-  const d = await startDaemon(dir, `serial:\n  path: sim:labbox\ncontrol:\n  socket: ''\ntcp: []\nudp: []\nweb:\n  - { name: web, host: 127.0.0.1, port: ${webPort} }\n`);
+  const d = await startDaemon(
+    dir,
+    `serial:\n  path: sim:labbox\ncontrol:\n  socket: ''\ntcp: []\nudp: []\nweb:\n  - { name: web, host: 127.0.0.1, port: ${webPort} }\n` +
+      `transcript:\n  enabled: true\n  dir: ${dir}/transcript\n`,
+  );
   t.teardown(() => d.stop());
   const context = await browser!.newContext();
   t.teardown(() => context.close());
@@ -171,5 +175,8 @@ t.test('an unguarded dashboard shows its actions switched off, and why', { skip 
   t.ok(await page.isDisabled('#act-reset'), 'Reset box is disabled');
   t.ok(await page.isDisabled('#act-say-go'), 'Tell everyone is disabled');
   t.match(await page.textContent('#action-result'), /Actions are off on this dashboard.*Set monitorPassword/, 'the page says why and what to do');
+  await page.waitForFunction(() => document.getElementById('transcript')?.dataset.state === 'on');
+  t.match(await page.textContent('#transcript'), /no download here/, 'the transcript is on, and not offered');
+  t.ok(await page.isHidden('#transcript-links'), 'no download links');
   t.same(errors, [], 'no page errors');
 });
