@@ -42,6 +42,12 @@ export function formatMetrics(s: ApiStatus, extra: { linesOut: number; bytesOut:
   metric('serialgw_ring_bytes', 'gauge', 'Size of the device line ring.', [[{}, s.ring.bytes]]);
   metric('serialgw_ring_used_bytes', 'gauge', 'Bytes of the ring holding lines.', [[{}, s.ring.usedBytes]]);
   metric('serialgw_degraded', 'gauge', '1 while lines are being dropped or refused (the error LED).', [[{}, s.degraded ? 1 : 0]]);
+  metric(
+    'serialgw_transcript_state',
+    'gauge',
+    'The class transcript: 1 for the current state (stopped: a disk fault stopped it; the gateway goes on).',
+    (['on', 'off', 'stopped'] as const).map((st) => [{ state: st }, s.transcript.state === st ? 1 : 0]),
+  );
   metric('serialgw_last_reload_ok', 'gauge', '1 if the last reload applied, 0 if it was rejected (absent before one).', s.reload ? [[{}, s.reload.ok ? 1 : 0]] : []);
   return `${out.join('\n')}\n`;
 }

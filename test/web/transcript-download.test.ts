@@ -111,6 +111,10 @@ t.test('the instructor downloads today as a chat and as JSON Lines; students can
     "alice's id is a record with her address",
   );
 
+  const metrics = await get(web, '/metrics', { password: 's3cret' });
+  t.match(metrics.body, /^serialgw_transcript_state\{state="on"\} 1$/m, '/metrics says the transcript is on');
+  t.match(metrics.body, /^serialgw_transcript_state\{state="stopped"\} 0$/m);
+
   const head = await get(web, `/transcript/${today}.txt`, { password: 's3cret', method: 'HEAD' });
   t.equal(head.status, 200);
   t.equal(head.body, '', 'HEAD: headers only');
