@@ -3,7 +3,7 @@
  * The student console at `/`: the device's output, one line to type, history, paste, save, timestamps.
  * Talks to `/ws` (see socket.js); every text the device or another person produced is shown as text only.
  */
-import { LineDecoder, LogView, logFileName, visible } from './log-view.js';
+import { DeviceFeed, LogView, logFileName, visible } from './log-view.js';
 import { GatewaySocket, bootChanged, reconnectedText, showLink } from './socket.js';
 
 const HISTORY_KEY = 'serial-gateway.history';
@@ -16,7 +16,7 @@ const form = /** @type {HTMLFormElement} */ ($('send'));
 const tsToggle = /** @type {HTMLInputElement} */ ($('timestamps'));
 
 const view = new LogView(logEl);
-const decoder = new LineDecoder();
+const feed = new DeviceFeed(view);
 let listener = 'serial';
 /** hello.maxLineBytes: a longer line stays in the input instead of being refused by the gateway. */
 let maxLineBytes = Infinity;
@@ -26,29 +26,24 @@ const utf8 = new TextEncoder();
 
 const socket = new GatewaySocket('/ws', {
   onBytes(bytes) {
-    for (const line of decoder.push(bytes)) view.add('dev', line);
-    view.setPartial(decoder.partial);
+    feed.bytes(bytes);
   },
   onMessage(msg, resumed) {
     if (isObject(msg.hello)) {
       hello(msg.hello, resumed);
-      view.historyUntil(resumed ? null : msg.hello.history);
+      feed.hello(msg.hello, resumed);
     }
-    if (typeof msg.at === 'number') {
-      // History may end on a prompt: it is ended there, dimmed, as a TCP client sees it ended before `! live`.
-      if (view.pastEnd !== null && msg.at >= view.pastEnd) endPartial();
-      view.reached(msg.at);
-    }
+    if (typeof msg.at === 'number') feed.at(msg.at);
     if (typeof msg.notice === 'string') {
       // A notice may follow a device prompt: end that line first so the notice stands on its own.
-      endPartial();
+      feed.endPartial();
       view.add('note', msg.notice);
     }
     if (isObject(msg.device)) showDevice(msg.device);
     if (typeof msg.clients === 'number') $('clients').textContent = String(msg.clients);
   },
   onDrop() {
-    endPartial();
+    feed.endPartial();
   },
   onState(state, detail) {
     showLink(state, detail);
@@ -96,12 +91,6 @@ function showDevice(d) {
   if (settings !== '') $('settings').textContent = visible(settings);
 }
 
-function endPartial() {
-  const rest = decoder.flush();
-  if (rest !== null && rest !== '') view.add('dev', rest);
-  view.setPartial(null);
-}
-
 /** @param {unknown} x @returns {x is Record<string, unknown>} */
 function isObject(x) {
   return x !== null && typeof x === 'object' && !Array.isArray(x);
@@ -132,7 +121,7 @@ function sendLine(line) {
     view.add('sys', `not connected: "${line}" was not sent`);
     return false;
   }
-  endPartial();
+  feed.endPartial();
   view.add('me', line);
   if (line !== '' && history[history.length - 1] !== line) {
     history.push(line);

@@ -377,6 +377,47 @@ export class LogView {
   }
 }
 
+/**
+ * The device's stream into a view, as both pages take it: bytes framed into lines, the unterminated rest shown as
+ * the open line; history (hello.history) dimmed until an {at} passes its end, and a prompt the history ended on
+ * closed there, as a TCP client sees it closed before `! live`.
+ */
+export class DeviceFeed {
+  /**
+   * @param {LogView} view
+   * @param {string} [who] the sender the view names device lines with (the dashboard's `device`)
+   */
+  constructor(view, who) {
+    this.view = view;
+    this.who = who;
+    this.decoder = new LineDecoder();
+  }
+
+  /** @param {Uint8Array} bytes a binary frame */
+  bytes(bytes) {
+    for (const line of this.decoder.push(bytes)) this.view.add('dev', line, this.who);
+    this.view.setPartial(this.decoder.partial);
+  }
+
+  /** @param {Record<string, unknown>} hello @param {boolean} resumed */
+  hello(hello, resumed) {
+    this.view.historyUntil(resumed ? null : hello.history);
+  }
+
+  /** @param {number} at an {at} */
+  at(at) {
+    if (this.view.pastEnd !== null && at >= this.view.pastEnd) this.endPartial();
+    this.view.reached(at);
+  }
+
+  /** Ends the open line (a notice or a dropped link comes next: it must not look glued to it). */
+  endPartial() {
+    const rest = this.decoder.flush();
+    if (rest !== null && rest !== '') this.view.add('dev', rest, this.who);
+    this.view.setPartial(null);
+  }
+}
+
 /** @param {string} listener */
 export function logFileName(listener) {
   const d = new Date();

@@ -4,15 +4,15 @@
  * the connected clients, the device and the gateway's state, and the five status LEDs as the GPIO shows them.
  * Talks to `/ws/monitor` (see socket.js). Nothing typed here reaches the device.
  */
-import { LineDecoder, LogView, logFileName, visible } from './log-view.js';
+import { DeviceFeed, LogView, logFileName, visible } from './log-view.js';
 import { GatewaySocket, bootChanged, reconnectedText, showLink } from './socket.js';
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const view = new LogView($('log'), { withSender: true });
-const decoder = new LineDecoder();
+/** Device lines are named `device` in the sender column. */
+const feed = new DeviceFeed(view, 'device');
 const tsToggle = /** @type {HTMLInputElement} */ ($('timestamps'));
 let listener = 'monitor';
-const DEVICE = 'device';
 
 /** @param {unknown} x @returns {x is Record<string, unknown>} */
 function isObject(x) {
@@ -23,22 +23,17 @@ const str = (x) => (typeof x === 'string' ? x : typeof x === 'number' ? String(x
 
 const socket = new GatewaySocket('/ws/monitor', {
   onBytes(bytes) {
-    for (const line of decoder.push(bytes)) view.add('dev', line, DEVICE);
-    view.setPartial(decoder.partial);
+    feed.bytes(bytes);
   },
   onMessage(msg, resumed) {
     if (isObject(msg.hello)) {
       hello(msg.hello, resumed);
-      view.historyUntil(resumed ? null : msg.hello.history);
+      feed.hello(msg.hello, resumed);
     }
-    if (typeof msg.at === 'number') {
-      // History may end on a prompt: it is ended there, dimmed, as a TCP client sees it ended before `! live`.
-      if (view.pastEnd !== null && msg.at >= view.pastEnd) endPartial();
-      view.reached(msg.at);
-    }
+    if (typeof msg.at === 'number') feed.at(msg.at);
     if (isObject(msg.sent)) clientLine(msg.sent);
     if (typeof msg.notice === 'string') {
-      endPartial();
+      feed.endPartial();
       view.add('note', msg.notice, 'gateway');
     }
     if (Array.isArray(msg.clients)) showClients(msg.clients);
@@ -47,7 +42,7 @@ const socket = new GatewaySocket('/ws/monitor', {
     if (msg.flash !== undefined) flash(msg.flash);
   },
   onDrop() {
-    endPartial();
+    feed.endPartial();
   },
   onState(state, detail) {
     showLink(state, detail);
@@ -80,12 +75,6 @@ function hello(h, resumed) {
   if (resumed) view.add('sys', reconnectedText(h, restarted), 'page');
 }
 
-function endPartial() {
-  const rest = decoder.flush();
-  if (rest !== null && rest !== '') view.add('dev', rest, DEVICE);
-  view.setPartial(null);
-}
-
 /** `web:lab 10.0.0.7:51234`: how the dashboard names a client. @param {Record<string, unknown>} c */
 function senderOf(c) {
   const via = str(c.via);
@@ -96,7 +85,7 @@ function senderOf(c) {
 
 /** @param {Record<string, unknown>} s */
 function clientLine(s) {
-  endPartial();
+  feed.endPartial();
   view.add('client', str(s.line), senderOf(s));
 }
 
