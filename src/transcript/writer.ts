@@ -3,6 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Clock, Disposer } from '../core/clock.js';
 import type { Log } from '../core/log.js';
+import type { TranscriptConfig } from '../config/types.js';
 import { dayBefore, fileName, parseFileName, retentionPlan, type TranscriptFile } from './files.js';
 import { localDay } from './record.js';
 
@@ -24,13 +25,8 @@ import { localDay } from './record.js';
  *
  * States: STARTING (opening the directory), OPEN, FAILED, CLOSED.
  */
-export interface TranscriptWriterOptions {
-  dir: string;
-  maxBytes: number;
-  maxFileBytes: number;
-  keepDays: number;
-  bufferBytes: number;
-  flushMs: number;
+/** The transcript's config keys (src/config/types.ts) but `enabled`, and what the daemon wires in. */
+export interface TranscriptWriterOptions extends Omit<TranscriptConfig, 'enabled'> {
   clock: Clock;
   /** Wall time in ms since the epoch: file days and record times. */
   wallNow: () => number;
