@@ -1,5 +1,5 @@
-import t from 'tap';
-import type { Browser } from 'playwright-core';
+import t, { type Test } from 'tap';
+import type { Browser, Page } from 'playwright-core';
 import { browserUnavailableReason, launchChromium } from '../support/browser.js';
 import { TestClient, freePort, startDaemon } from '../support/daemon.js';
 import { Tab } from '../support/ws-tab.js';
@@ -26,6 +26,19 @@ if (skip === undefined) {
   t.teardown(() => browser?.close());
 }
 
+const TEACHER = { username: 'teacher', password: 'lab-secret' };
+
+/** /monitor in a browser context of its own (closed at the test's end), with the page errors it raises. */
+async function dashboard(t: Test, port: number, opts: Parameters<Browser['newContext']>[0] = {}): Promise<{ page: Page; errors: string[] }> {
+  const context = await browser!.newContext(opts);
+  t.teardown(() => context.close());
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`http://127.0.0.1:${port}/monitor`);
+  return { page, errors };
+}
+
 t.test('the instructor resets, pauses, talks, sends and removes a client from the dashboard', { skip }, async (t) => {
   const dir = t.testdir();
   const [tcpPort, webPort] = [await freePort(), await freePort()];
@@ -40,12 +53,7 @@ t.test('the instructor resets, pauses, talks, sends and removes a client from th
   const tab = await Tab.openAsPage(`ws://127.0.0.1:${webPort}/ws`);
   t.teardown(() => tab.ws.terminate());
 
-  const context = await browser!.newContext({ httpCredentials: { username: 'teacher', password: 'lab-secret' } });
-  t.teardown(() => context.close());
-  const page = await context.newPage();
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(`http://127.0.0.1:${webPort}/monitor`);
+  const { page, errors } = await dashboard(t, webPort, { httpCredentials: TEACHER });
   await page.waitForFunction(() => document.getElementById('link')?.textContent === 'online');
   const result = async (): Promise<string> => {
     await page.waitForFunction(() => {
@@ -120,12 +128,7 @@ t.test("the dashboard offers today's transcript as a download once it exists", {
   student.send('id\n');
   await student.waitFor('6510500000');
 
-  const context = await browser!.newContext({ httpCredentials: { username: 'teacher', password: 'lab-secret' }, acceptDownloads: true });
-  t.teardown(() => context.close());
-  const page = await context.newPage();
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(`http://127.0.0.1:${webPort}/monitor`);
+  const { page, errors } = await dashboard(t, webPort, { httpCredentials: TEACHER, acceptDownloads: true });
   await page.waitForFunction(() => document.getElementById('transcript')?.dataset.state === 'on');
   t.equal(await page.textContent('#transcript'), 'on: every line is kept on the Pi');
   await page.waitForSelector('#transcript-links:not([hidden])');
@@ -165,12 +168,7 @@ t.test('an unguarded dashboard shows its actions switched off, and why, and offe
       `transcript:\n  enabled: true\n  dir: ${dir}/transcript\n`,
   );
   t.teardown(() => d.stop());
-  const context = await browser!.newContext();
-  t.teardown(() => context.close());
-  const page = await context.newPage();
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(`http://127.0.0.1:${webPort}/monitor`);
+  const { page, errors } = await dashboard(t, webPort);
   await page.waitForFunction(() => document.getElementById('actions')?.dataset.enabled === 'false');
   t.ok(await page.isDisabled('#act-reset'), 'Reset box is disabled');
   t.ok(await page.isDisabled('#act-say-go'), 'Tell everyone is disabled');
