@@ -96,15 +96,28 @@ export async function startDaemon(
 /** A line-oriented TCP client for tests: collects everything, waits for text. */
 export class TestClient {
   readonly socket: Socket;
-  private buf = Buffer.alloc(0);
-  private waiters: { match: (s: Buffer) => boolean; resolve: () => void }[] = [];
+  /**
+   * What arrived, in a buffer that doubles when full: a client that reads 9 MB in thousands of chunks must not
+   * copy all it has at each one (it then fell behind the gateway and lost lines in a flood test, under load).
+   */
+  private store = Buffer.alloc(0);
+  private size = 0;
+  /** `from`: the bytes before it were there at the last look, so a text search starts near it. */
+  private waiters: { match: (s: Buffer, from: number) => boolean; resolve: () => void }[] = [];
   closed = false;
 
   private constructor(socket: Socket) {
     this.socket = socket;
     socket.on('data', (d: Buffer) => {
-      this.buf = Buffer.concat([this.buf, d]);
-      this.waiters = this.waiters.filter((w) => (w.match(this.buf) ? (w.resolve(), false) : true));
+      const from = this.size;
+      if (from + d.length > this.store.length) {
+        const bigger = Buffer.allocUnsafe(Math.max(2 * this.store.length, from + d.length, 4096));
+        this.store.copy(bigger, 0, 0, from);
+        this.store = bigger;
+      }
+      d.copy(this.store, from);
+      this.size += d.length;
+      this.waiters = this.waiters.filter((w) => (w.match(this.buf, from) ? (w.resolve(), false) : true));
     });
     socket.on('close', () => {
       this.closed = true;
@@ -118,6 +131,11 @@ export class TestClient {
       const s = connect({ port, host }, () => resolve(new TestClient(s)));
       s.once('error', reject);
     });
+  }
+
+  /** Everything received so far (a view: later bytes go after it, never into it). */
+  private get buf(): Buffer {
+    return this.store.subarray(0, this.size);
   }
 
   get received(): Buffer {
@@ -134,12 +152,15 @@ export class TestClient {
 
   /** Waits until the received bytes contain `what` (or the connection closes); rejects after timeoutMs. */
   async waitFor(what: string | ((s: Buffer) => boolean), timeoutMs = 5000): Promise<string> {
-    const match = typeof what === 'string' ? (b: Buffer) => b.includes(what, 0, 'latin1') : what;
+    const match =
+      typeof what === 'string'
+        ? (b: Buffer, from = 0) => b.includes(what, Math.max(0, from - Buffer.byteLength(what, 'latin1') + 1), 'latin1')
+        : (b: Buffer) => what(b);
     if (!match(this.buf)) {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`timed out waiting for ${String(what)}; got ${JSON.stringify(this.text.slice(-300))}`)), timeoutMs);
         this.waiters.push({
-          match: (b) => match(b) || this.closed,
+          match: (b, from) => match(b, from) || this.closed,
           resolve: () => {
             clearTimeout(timer);
             resolve();
